@@ -1,0 +1,123 @@
+"""The exceptions socketapi raises, and the error frames they become.
+
+    SocketAPIError
+     ├── ImproperlyConfigured      a handler or setting is wrong; raised at registration
+     ├── BackendError              the pub/sub backend failed or was used before connect()
+     └── FrameError                answered to the client as an error frame, socket stays open
+          ├── InvalidFrame          not a JSON object, bad field types, binary frame
+          │    └── UnknownMessageType
+          ├── UnknownAction
+          ├── UnknownChannel
+          ├── UnknownEvent
+          ├── NotSubscribed
+          ├── InvalidParameters     the client's data failed validation
+          ├── JoinRefused           raised by Channel.join to refuse a subscriber
+          └── HandlerError          wraps any other exception a handler raised
+
+Every ``FrameError`` carries the exact message the client sees and a stable machine-readable
+``code`` (sent with the error when the client's frame had a ``ref``). Any other exception
+escaping a handler is reported with ``str(exc)`` and the code ``handler_error``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SocketAPIError(Exception):
+    """Base of every exception socketapi raises on purpose."""
+
+
+class ImproperlyConfigured(SocketAPIError):
+    """A handler, channel or setting cannot work as declared."""
+
+
+class BackendError(SocketAPIError):
+    """The pub/sub backend is unusable (not connected, broker unreachable)."""
+
+
+class FrameError(SocketAPIError):
+    """An error the client is told about in an error frame."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, data: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class InvalidFrame(FrameError):
+    """The frame is not a JSON object of the expected shape."""
+
+    code = "invalid_frame"
+
+
+class UnknownMessageType(InvalidFrame):
+    code = "unknown_type"
+
+    def __init__(self, message_type: object) -> None:
+        super().__init__(f"Unknown message type: {message_type}.")
+
+
+class UnknownAction(FrameError):
+    code = "unknown_action"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Action '{name}' not found.")
+
+
+class UnknownChannel(FrameError):
+    code = "unknown_channel"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Channel '{name}' not found.")
+
+
+class UnknownEvent(FrameError):
+    code = "unknown_event"
+
+    def __init__(self, topic: str, event: str) -> None:
+        super().__init__(f"Event '{event}' is not handled by channel '{topic}'.")
+
+
+class NotSubscribed(FrameError):
+    code = "not_subscribed"
+
+    def __init__(self, topic: str) -> None:
+        super().__init__(f"Not subscribed to channel '{topic}'.")
+
+
+class InvalidParameters(FrameError):
+    """Validation of the client's ``data`` failed; ``errors`` holds pydantic's details for logs."""
+
+    code = "invalid_params"
+
+    def __init__(self, message: str, errors: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
+
+
+class JoinRefused(FrameError):
+    """Raise from ``Channel.join`` to refuse the subscriber; ``data`` is sent with the error."""
+
+    code = "join_refused"
+
+    def __init__(self, message: str = "Join refused.", *, data: Any = None) -> None:
+        super().__init__(message, data=data)
+
+
+class HandlerError(FrameError):
+    """Any other exception escaping a handler, reported to the client as ``str(exc)``."""
+
+    code = "handler_error"
+
+
+def as_frame_error(exc: BaseException) -> FrameError:
+    """The error frame an exception becomes: itself if it is one, else a ``HandlerError``."""
+    if isinstance(exc, FrameError):
+        return exc
+    return HandlerError(str(exc))

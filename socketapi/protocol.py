@@ -1,0 +1,160 @@
+"""Wire format version 1: the JSON frames of socketapi 0.2.0, plus the opt-in ``ref`` and ping.
+
+This is the only module that knows what a frame looks like. The engine talks to a
+:class:`WireFormat`; another format (Phoenix's, for phoenix.js) is another implementation of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic_core import from_json, to_json
+
+from .exceptions import FrameError, InvalidFrame, UnknownMessageType
+from .pubsub.message import Broadcast
+from .types import JSON, Ref
+
+INBOUND_TYPES = frozenset({"action", "subscribe", "unsubscribe", "event", "ping"})
+
+
+@dataclass(slots=True)
+class Inbound:
+    """A decoded client frame, independent of the wire format it came in."""
+
+    type: str
+    channel: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    ref: Ref | None = None
+    event: str | None = None
+
+
+class DecodeError(Exception):
+    """A frame that cannot be handled, with whatever of its ``ref``/``channel`` could be read."""
+
+    def __init__(self, error: FrameError, ref: Ref | None = None, channel: str | None = None) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.ref = ref
+        self.channel = channel
+
+
+class WireFormat(Protocol):
+    """Decodes client frames and encodes every frame the server sends."""
+
+    def decode(self, raw: str | bytes) -> Inbound: ...
+
+    def action_result(self, name: str, result: JSON, ref: Ref | None) -> str: ...
+
+    def subscribed(self, topic: str, reply: JSON, ref: Ref | None) -> str: ...
+
+    def unsubscribed(self, topic: str, ref: Ref | None) -> str: ...
+
+    def reply(self, topic: str, event: str, data: JSON, ref: Ref | None) -> str: ...
+
+    def push(self, topic: str, event: str | None, data: JSON) -> str: ...
+
+    def broadcast(self, message: Broadcast) -> str: ...
+
+    def error(self, error: FrameError, *, ref: Ref | None = None, channel: str | None = None) -> str: ...
+
+    def pong(self, ref: Ref | None) -> str: ...
+
+
+def _dumps(obj: Any) -> str:
+    return to_json(obj).decode()
+
+
+class JSONWire:
+    """socketapi's own format (SPEC section 1). Without ``ref`` a client sees exactly 0.2.0's frames."""
+
+    def decode(self, raw: str | bytes) -> Inbound:
+        if not isinstance(raw, str):
+            raise DecodeError(InvalidFrame("Binary frames are not supported; send JSON as text."))
+        try:
+            obj = from_json(raw)
+        except (ValueError, RecursionError):
+            raise DecodeError(InvalidFrame("Invalid JSON.")) from None
+        if not isinstance(obj, dict):
+            raise DecodeError(InvalidFrame("A message must be a JSON object."))
+        ref = obj.get("ref")
+        if ref is not None and (isinstance(ref, bool) or not isinstance(ref, (str, int))):
+            raise DecodeError(InvalidFrame("'ref' must be a string or an integer."))
+        raw_channel = obj.get("channel")
+        channel = raw_channel if isinstance(raw_channel, str) else None
+        message_type = obj.get("type")
+        if not message_type:
+            raise DecodeError(InvalidFrame("Message type is required."), ref, channel)
+        if message_type == "ping":
+            return Inbound("ping", ref=ref)
+        if not raw_channel:
+            raise DecodeError(InvalidFrame("Channel is required."), ref)
+        if channel is None:
+            raise DecodeError(InvalidFrame("'channel' must be a string."), ref)
+        if message_type not in INBOUND_TYPES:
+            raise DecodeError(UnknownMessageType(message_type), ref, channel)
+        data = obj.get("data", {})
+        if not isinstance(data, dict):
+            raise DecodeError(InvalidFrame("'data' must be a JSON object."), ref, channel)
+        event = None
+        if message_type == "event":
+            event = obj.get("event")
+            if not event or not isinstance(event, str):
+                raise DecodeError(InvalidFrame("Event is required."), ref, channel)
+        return Inbound(message_type, channel, data, ref, event)
+
+    def action_result(self, name: str, result: JSON, ref: Ref | None) -> str:
+        frame: dict[str, Any] = {"type": "action", "channel": name, "status": "completed"}
+        if result is not None:
+            frame["data"] = result
+        if ref is not None:
+            frame["ref"] = ref
+        return _dumps(frame)
+
+    def subscribed(self, topic: str, reply: JSON, ref: Ref | None) -> str:
+        frame: dict[str, Any] = {"type": "subscribed", "channel": topic}
+        if reply is not None:
+            frame["data"] = reply
+        if ref is not None:
+            frame["ref"] = ref
+        return _dumps(frame)
+
+    def unsubscribed(self, topic: str, ref: Ref | None) -> str:
+        frame: dict[str, Any] = {"type": "unsubscribed", "channel": topic}
+        if ref is not None:
+            frame["ref"] = ref
+        return _dumps(frame)
+
+    def reply(self, topic: str, event: str, data: JSON, ref: Ref | None) -> str:
+        frame: dict[str, Any] = {"type": "reply", "channel": topic, "event": event, "status": "ok", "data": data}
+        if ref is not None:
+            frame["ref"] = ref
+        return _dumps(frame)
+
+    def push(self, topic: str, event: str | None, data: JSON) -> str:
+        frame: dict[str, Any] = {"type": "data", "channel": topic}
+        if event is not None:
+            frame["event"] = event
+        frame["data"] = data
+        return _dumps(frame)
+
+    def broadcast(self, message: Broadcast) -> str:
+        # The payload is already JSON (encoded once by the publisher): splice it in, don't re-encode.
+        head = '{"type":"data","channel":' + _dumps(message.topic)
+        if message.event is not None:
+            head += ',"event":' + _dumps(message.event)
+        return head + ',"data":' + message.payload.decode() + "}"
+
+    def error(self, error: FrameError, *, ref: Ref | None = None, channel: str | None = None) -> str:
+        frame: dict[str, Any] = {"type": "error", "message": error.message}
+        if error.data is not None:
+            frame["data"] = error.data
+        if ref is not None:
+            frame["ref"] = ref
+            frame["code"] = error.code
+            if channel is not None:
+                frame["channel"] = channel
+        return _dumps(frame)
+
+    def pong(self, ref: Ref | None) -> str:
+        return '{"type":"pong"}' if ref is None else _dumps({"type": "pong", "ref": ref})

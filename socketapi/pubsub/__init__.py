@@ -1,0 +1,8 @@
+"""Pub/sub: the hub that fans broadcasts out locally, and the backends that relay them between nodes."""
+
+from .base import PubSubBackend
+from .hub import Hub
+from .memory import InMemoryBackend
+from .message import Broadcast
+
+__all__ = ["Broadcast", "Hub", "InMemoryBackend", "PubSubBackend"]

@@ -1,0 +1,38 @@
+"""The contract every pub/sub backend fulfils: move bytes between nodes, nothing more."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+
+
+class PubSubBackend(ABC):
+    """Relays encoded broadcasts to the other nodes sharing this backend.
+
+    Local subscribers are served by the hub in-process; a backend only carries messages
+    between nodes. It never sees Python objects: topics are strings, messages are bytes.
+    """
+
+    @abstractmethod
+    async def connect(self) -> None:
+        """Open connections; called once before any other method."""
+
+    @abstractmethod
+    async def disconnect(self) -> None:
+        """Close connections and end :meth:`listen`."""
+
+    @abstractmethod
+    async def subscribe(self, topic: str) -> None:
+        """Start receiving messages published on ``topic``; return once the broker confirmed."""
+
+    @abstractmethod
+    async def unsubscribe(self, topic: str) -> None:
+        """Stop receiving messages published on ``topic``."""
+
+    @abstractmethod
+    async def publish(self, topic: str, message: bytes) -> None:
+        """Send ``message`` to every node subscribed to ``topic``."""
+
+    @abstractmethod
+    def listen(self) -> AsyncIterator[tuple[str, bytes]]:
+        """Yield ``(topic, message)`` for every message received from the broker."""

@@ -1,0 +1,311 @@
+"""The per-socket supervisor: reads frames, routes them, and owns every channel instance of its socket.
+
+One task reads the socket and never awaits a handler: actions run as tasks of their own,
+and each joined channel instance has a mailbox drained by a task that exists only while
+there is work. Frames for one instance are therefore handled in order, while instances,
+actions and pings of one socket never wait for each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+from .exceptions import FrameError, NotSubscribed, UnknownAction, UnknownChannel, as_frame_error
+from .protocol import DecodeError, Inbound, WireFormat
+from .pubsub import Broadcast, Hub
+
+if TYPE_CHECKING:
+    from .actions import ActionRoute
+    from .channels import ChannelRoute
+    from .connection import Socket
+    from .router import Router
+    from .types import JSON, Ref
+
+logger = logging.getLogger("socketapi")
+
+State = Literal["joining", "joined", "failed", "closed"]
+Job = tuple[Callable[..., Awaitable[None]], tuple[Any, ...]]
+
+
+class ChannelProcess:
+    """One subscriber: a Channel instance, its ordered mailbox, and its place in the hub."""
+
+    __slots__ = ("_mailbox", "_runner", "_sup", "channel", "muted", "route", "state", "topic")
+
+    def __init__(self, supervisor: Supervisor, route: ChannelRoute, topic: str, params: dict[str, str]) -> None:
+        self._sup = supervisor
+        self.route = route
+        self.topic = topic
+        self.state: State = "joining"
+        self.muted = False  # set on unsubscribe: no broadcast reaches a leaving subscriber
+        self._mailbox: deque[Job] = deque()
+        self._runner: asyncio.Task[None] | None = None
+        channel = self.channel = route.cls()
+        channel.socket = supervisor.socket
+        channel.topic_name = topic
+        channel.params = dict(params)
+        channel._context = self
+
+    # -- mailbox ---------------------------------------------------------------------------
+
+    def submit(self, job: Callable[..., Awaitable[None]], *args: Any) -> None:
+        self._mailbox.append((job, args))
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self._mailbox:
+                job, args = self._mailbox.popleft()
+                await job(*args)
+        finally:
+            self._runner = None
+
+    # -- Subscriber (called by the hub, possibly from another thread) ----------------------
+
+    def deliver(self, message: Broadcast) -> None:
+        if self.muted or self.state != "joined":
+            return
+        if message.event is not None and message.event in self.route.intercept:
+            self._sup.socket.call_soon(lambda: self.submit(self._handle_out, message))
+        else:
+            self._sup.socket.send_frame(message.frame(self._sup.encode_broadcast))
+
+    # -- ChannelContext (called by the Channel instance) -----------------------------------
+
+    async def push(self, event: str | None, data: JSON) -> None:
+        self._sup.socket.send_frame(self._sup.wire.push(self.topic, event, data))
+
+    async def broadcast(self, event: str | None, data: JSON, *, include_self: bool) -> None:
+        message = Broadcast.encode(self.topic, data, event)
+        await self._sup.hub.publish(message, exclude=None if include_self else self)
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    async def join(self, data: dict[str, Any], ref: Ref | None) -> None:
+        sup, route, channel = self._sup, self.route, self.channel
+        if self.state == "joined":  # a repeated subscribe: one subscription, acknowledged again
+            sup.socket.send_frame(sup.wire.subscribed(self.topic, None, ref))
+            return
+        self.state = "joining"
+        try:
+            kwargs: dict[str, Any] = {}
+            if route.join_plan is not None:
+                raw = {**data, **channel.params}  # the topic's own parameters cannot be overridden
+                kwargs = await route.join_plan.resolve(raw, f"Invalid parameters for action '{self.topic}'")
+                for name in route.pattern.params:
+                    if name in kwargs:
+                        channel.params[name] = kwargs[name]
+            reply = await channel.join(**kwargs)
+            frame = sup.wire.subscribed(self.topic, reply, ref)
+        except Exception as exc:
+            self.state = "failed"
+            sup.forget(self)
+            sup.report(exc, ref, self.topic)
+            return
+        try:
+            await sup.hub.subscribe(self.topic, self)
+        except Exception as exc:
+            self.state = "failed"
+            sup.forget(self)
+            sup.report(exc, ref, self.topic)
+            await self._call_leave("error")
+            return
+        self.state = "joined"
+        sup.socket.send_frame(frame)
+        try:
+            await channel.after_join()
+        except Exception as exc:
+            sup.report(exc, None, self.topic)
+
+    async def handle_in(self, event: str, data: dict[str, Any], ref: Ref | None) -> None:
+        sup = self._sup
+        try:
+            if self.state != "joined":
+                raise NotSubscribed(self.topic)
+            handler = self.route.events.get(event)
+            if handler is not None:
+                kwargs = await handler.plan.resolve(data, f"Invalid parameters for event '{event}'")
+                result = await handler.method(self.channel, **kwargs)
+            else:
+                result = await self.channel.handle_in(event, data)
+            if result is not None:
+                sup.socket.send_frame(sup.wire.reply(self.topic, event, result, ref))
+        except Exception as exc:
+            sup.report(exc, ref, self.topic)
+
+    async def _handle_out(self, message: Broadcast) -> None:
+        if self.muted or self.state != "joined":
+            return
+        try:
+            await self.channel.handle_out(message.event or "", message.data)
+        except Exception as exc:
+            self._sup.report(exc, None, self.topic)
+
+    async def leave(self, ref: Ref | None) -> None:
+        try:
+            if self.state == "joined":
+                await self._shutdown("left")
+            self._sup.socket.send_frame(self._sup.wire.unsubscribed(self.topic, ref))
+        finally:
+            self._sup.leaving.discard(self)
+
+    async def finish(self) -> None:
+        """Let an unsubscribe in progress complete (its ``leave`` runs once, with ``"left"``)."""
+        runner = self._runner
+        if runner is not None and runner is not asyncio.current_task():
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+
+    # -- teardown ----------------------------------------------------------------------------
+
+    async def terminate(self, reason: str) -> None:
+        """The socket is going away: stop now, then run ``leave`` if the join had succeeded."""
+        self.muted = True
+        self._mailbox.clear()
+        runner = self._runner
+        if runner is not None and runner is not asyncio.current_task():
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+        if self.state == "joined":
+            await self._shutdown(reason)
+        else:
+            await self._unsubscribe()
+            self.state = "closed"
+
+    async def _shutdown(self, reason: str) -> None:
+        self.state = "closed"
+        await self._unsubscribe()
+        await self._call_leave(reason)
+
+    async def _unsubscribe(self) -> None:
+        try:
+            await self._sup.hub.unsubscribe(self.topic, self)
+        except Exception:
+            logger.exception("Socket %s: unsubscribing %r from the backend failed", self._sup.socket.id, self.topic)
+
+    async def _call_leave(self, reason: str) -> None:
+        try:
+            await self.channel.leave(reason)
+        except Exception as exc:
+            if reason == "left":
+                self._sup.report(exc, None, self.topic)
+            else:
+                logger.exception("Socket %s: leave(%r) of %r raised", self._sup.socket.id, reason, self.topic)
+
+
+class Supervisor:
+    """Routes one socket's frames to actions and channel instances."""
+
+    def __init__(self, socket: Socket, router: Router, hub: Hub, wire: WireFormat) -> None:
+        self.socket = socket
+        self.router = router
+        self.hub = hub
+        self.wire = wire
+        self.encode_broadcast = wire.broadcast  # bound once: the key of each broadcast's frame cache
+        self.joined: dict[str, ChannelProcess] = {}
+        self.leaving: set[ChannelProcess] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def handle(self, raw: str | bytes) -> None:
+        """Dispatch one frame. Never awaits: the reader goes straight back to the socket."""
+        try:
+            frame = self.wire.decode(raw)
+        except DecodeError as exc:
+            logger.debug("Socket %s: bad frame: %s", self.socket.id, exc.error.message)
+            self.socket.send_frame(self.wire.error(exc.error, ref=exc.ref, channel=exc.channel))
+            return
+        kind = frame.type
+        if kind == "action":
+            self._action(frame)
+        elif kind == "subscribe":
+            self._subscribe(frame)
+        elif kind == "event":
+            process = self.joined.get(frame.channel)
+            if process is None:
+                self.report(NotSubscribed(frame.channel), frame.ref, frame.channel)
+            else:
+                process.submit(process.handle_in, frame.event, frame.data, frame.ref)
+        elif kind == "unsubscribe":
+            self._unsubscribe(frame)
+        else:  # ping
+            self.socket.send_frame(self.wire.pong(frame.ref))
+
+    def _action(self, frame: Inbound) -> None:
+        route = self.router.get_action(frame.channel)
+        if route is None:
+            self.report(UnknownAction(frame.channel), frame.ref, frame.channel)
+            return
+        task = asyncio.create_task(self._run_action(route, frame))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_action(self, route: ActionRoute, frame: Inbound) -> None:
+        try:
+            kwargs = await route.plan.resolve(frame.data, f"Invalid parameters for action '{frame.channel}'")
+            action = route.cls()
+            action.socket = self.socket
+            result = await action.handle(**kwargs)
+            self.socket.send_frame(self.wire.action_result(frame.channel, result, frame.ref))
+        except Exception as exc:
+            self.report(exc, frame.ref, frame.channel)
+
+    def _subscribe(self, frame: Inbound) -> None:
+        process = self.joined.get(frame.channel)
+        if process is None:
+            match = self.router.match_channel(frame.channel)
+            if match is None:
+                self.report(UnknownChannel(frame.channel), frame.ref, frame.channel)
+                return
+            route, params = match
+            process = self.joined[frame.channel] = ChannelProcess(self, route, frame.channel, params)
+        process.submit(process.join, frame.data, frame.ref)
+
+    def _unsubscribe(self, frame: Inbound) -> None:
+        process = self.joined.pop(frame.channel, None)
+        if process is None:
+            self.socket.send_frame(self.wire.unsubscribed(frame.channel, frame.ref))
+            return
+        process.muted = True
+        self.leaving.add(process)
+        process.submit(process.leave, frame.ref)
+
+    def forget(self, process: ChannelProcess) -> None:
+        """Drop a process whose join failed (unless a newer one took its topic)."""
+        if self.joined.get(process.topic) is process:
+            del self.joined[process.topic]
+
+    def report(self, exc: BaseException, ref: Ref | None, channel: str | None) -> None:
+        """The one place where an exception becomes an error frame (and a log line)."""
+        error = as_frame_error(exc)
+        if isinstance(exc, FrameError):
+            logger.debug("Socket %s: %s", self.socket.id, error.message)
+        else:
+            logger.error("Socket %s: handler for %r raised", self.socket.id, channel, exc_info=exc)
+        try:
+            frame = self.wire.error(error, ref=ref, channel=channel)
+        except Exception:  # the error's own data does not serialize
+            logger.exception("Socket %s: cannot encode an error frame", self.socket.id)
+            frame = self.wire.error(as_frame_error(RuntimeError(error.message)), ref=ref, channel=channel)
+        self.socket.send_frame(frame)
+
+    async def close(self, reason: str) -> None:
+        """Tear down: cancel running actions, then ``leave`` every joined channel once."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        processes = list(self.joined.values())
+        self.joined.clear()
+        for process in processes:
+            await process.terminate(reason)
+        for process in list(self.leaving):
+            await process.finish()

@@ -1,0 +1,148 @@
+"""Testing helpers: Starlette's ``TestClient`` (the 0.2.0 import path) and a ChannelTest-style session.
+
+::
+
+    client = TestClient(app)
+    with client.socket() as socket:
+        assert socket.join("room:1", {"nick": "ann"}) == {"welcome": "ann"}
+        ref = socket.push("room:1", "shout", {"text": "hi"})
+        assert socket.receive_reply(ref) == {"sent": True}
+        assert socket.receive_push("room:1", "shout") == {"from": "ann", "text": "hi"}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import anyio
+from starlette.testclient import TestClient as _StarletteTestClient
+from starlette.testclient import WebSocketTestSession
+
+__all__ = ["ErrorFrameReceived", "SocketSession", "TestClient"]
+
+Frame = dict[str, Any]
+
+
+class ErrorFrameReceived(AssertionError):
+    """The server answered with an error frame where a success was expected."""
+
+    def __init__(self, frame: Frame) -> None:
+        super().__init__(f"server answered with an error: {frame.get('message')!r} ({frame})")
+        self.frame = frame
+        self.message: str = frame.get("message", "")
+        self.code: str | None = frame.get("code")
+
+
+class SocketSession:
+    """One client socket with helpers in the spirit of Phoenix's ChannelTest.
+
+    Every helper sends its frame with a fresh ``ref`` and waits for the answer carrying it;
+    frames that arrive meanwhile are kept, in order, for the ``receive_*`` calls that want them.
+    Each wait gives up after ``timeout`` seconds, so a missing frame fails the test instead of
+    hanging it.
+    """
+
+    def __init__(self, websocket: WebSocketTestSession, timeout: float = 5.0) -> None:
+        self.websocket = websocket
+        self.timeout = timeout
+        self._pending: list[Frame] = []
+        self._refs = itertools.count(1)
+
+    # -- raw frames ------------------------------------------------------------------------
+
+    def send(self, frame: Frame) -> None:
+        self.websocket.send_text(json.dumps(frame))
+
+    def receive(self) -> Frame:
+        """The next frame, whatever it is."""
+        if self._pending:
+            return self._pending.pop(0)
+        return self._read()
+
+    def receive_matching(self, predicate: Callable[[Frame], bool], what: str = "a matching frame") -> Frame:
+        for i, frame in enumerate(self._pending):
+            if predicate(frame):
+                return self._pending.pop(i)
+        while True:
+            frame = self._read(what)
+            if predicate(frame):
+                return frame
+            self._pending.append(frame)
+
+    def _read(self, what: str = "a frame") -> Frame:
+        ws = self.websocket
+        stream = ws._send_rx  # Starlette's queue of frames the app sent
+
+        async def receive_with_timeout() -> Any:
+            with anyio.fail_after(self.timeout):
+                return await stream.receive()
+
+        try:
+            message = ws.portal.call(receive_with_timeout)
+        except TimeoutError:
+            raise AssertionError(f"no frame within {self.timeout}s while waiting for {what}") from None
+        ws._raise_on_close(message)
+        frame: Frame = json.loads(message["text"])
+        return frame
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _request(self, frame: Frame) -> Frame:
+        ref = next(self._refs)
+        self.send({**frame, "ref": ref})
+        answer = self.receive_matching(lambda f: f.get("ref") == ref, f"the answer to {frame}")
+        if answer.get("type") == "error":
+            raise ErrorFrameReceived(answer)
+        return answer
+
+    def call(self, action: str, data: Frame | None = None) -> Any:
+        """Call an action and return its result."""
+        return self._request({"type": "action", "channel": action, "data": data or {}}).get("data")
+
+    def join(self, topic: str, data: Frame | None = None) -> Any:
+        """Subscribe and return the join reply (``None`` if there was none)."""
+        return self._request({"type": "subscribe", "channel": topic, "data": data or {}}).get("data")
+
+    def leave(self, topic: str) -> None:
+        self._request({"type": "unsubscribe", "channel": topic})
+
+    def push(self, topic: str, event: str, data: Frame | None = None) -> int:
+        """Send a client event to a joined channel; returns the ``ref`` to await the reply with."""
+        ref = next(self._refs)
+        self.send({"type": "event", "channel": topic, "event": event, "data": data or {}, "ref": ref})
+        return ref
+
+    def receive_reply(self, ref: int) -> Any:
+        """The reply to the event sent with ``ref``; an error frame for it raises ``ErrorFrameReceived``."""
+        answer = self.receive_matching(lambda f: f.get("ref") == ref, f"the reply to ref {ref}")
+        if answer.get("type") == "error":
+            raise ErrorFrameReceived(answer)
+        return answer.get("data")
+
+    def receive_push(self, topic: str, event: str | None = None) -> Any:
+        """The next push or broadcast on ``topic`` (with ``event``, if given); returns its data."""
+        return self.receive_matching(
+            lambda f: (
+                f.get("type") == "data" and f.get("channel") == topic and (event is None or f.get("event") == event)
+            ),
+            f"a push on {topic!r}" + (f" with event {event!r}" if event else ""),
+        ).get("data")
+
+    def receive_error(self) -> Frame:
+        """The next error frame."""
+        return self.receive_matching(lambda f: f.get("type") == "error", "an error frame")
+
+
+class TestClient(_StarletteTestClient):
+    """Starlette's test client, plus :meth:`socket` for the ChannelTest-style helpers."""
+
+    __test__ = False  # not a pytest test class
+
+    @contextlib.contextmanager
+    def socket(self, path: str = "/", timeout: float = 5.0, **kwargs: Any) -> Iterator[SocketSession]:
+        with self.websocket_connect(path, **kwargs) as websocket:
+            yield SocketSession(websocket, timeout)

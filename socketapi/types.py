@@ -1,0 +1,75 @@
+"""Shared vocabulary: aliases and the Protocols through which layers talk.
+
+Channels and actions never import the connection, the supervisor or the app; they see the
+socket and the hub only through the Protocols declared here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+
+from starlette.types import Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from .pubsub.message import Broadcast
+
+__all__ = [
+    "JSON",
+    "Broadcaster",
+    "ChannelContext",
+    "Receive",
+    "Ref",
+    "Scope",
+    "Send",
+    "SocketInfo",
+    "Subscriber",
+    "WireSink",
+]
+
+JSON: TypeAlias = Any
+"""Any value the JSON encoder accepts (pydantic models included)."""
+
+Ref: TypeAlias = str | int
+"""The client's correlation id for a frame (SPEC section 5)."""
+
+
+class SocketInfo(Protocol):
+    """What a handler may know of the socket it serves."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def assigns(self) -> dict[str, Any]: ...
+
+    @property
+    def scope(self) -> Scope: ...
+
+
+class WireSink(SocketInfo, Protocol):
+    """A socket as the engine writes to it: never blocks, safe to call from any thread."""
+
+    def send_frame(self, frame: str) -> None: ...
+
+    def call_soon(self, callback: Callable[[], None]) -> None: ...
+
+
+class Subscriber(Protocol):
+    """A local receiver of broadcasts; ``deliver`` must not block or raise."""
+
+    def deliver(self, message: Broadcast) -> None: ...
+
+
+class Broadcaster(Protocol):
+    """Something that can broadcast on a topic: the app, as seen from a channel function."""
+
+    async def broadcast(self, topic: str, data: JSON = None, *, event: str | None = None) -> None: ...
+
+
+class ChannelContext(Protocol):
+    """The engine side of one joined channel instance, as the instance sees it."""
+
+    async def push(self, event: str | None, data: JSON) -> None: ...
+
+    async def broadcast(self, event: str | None, data: JSON, *, include_self: bool) -> None: ...
