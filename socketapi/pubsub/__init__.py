@@ -2,7 +2,7 @@
 
 from .base import PubSubBackend
 from .hub import Hub
-from .memory import InMemoryBackend
+from .memory import InMemoryBackend, MemoryBroker
 from .message import Broadcast
 
-__all__ = ["Broadcast", "Hub", "InMemoryBackend", "PubSubBackend"]
+__all__ = ["Broadcast", "Hub", "InMemoryBackend", "MemoryBroker", "PubSubBackend"]
