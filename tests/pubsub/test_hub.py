@@ -1,0 +1,300 @@
+"""The hub: ref-counted backend subscriptions under concurrency, failures, and its event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from socketapi.exceptions import BackendError
+from socketapi.pubsub import Broadcast, Hub, InMemoryBackend, MemoryBroker
+
+from .receivers import Collector
+
+
+class GatedBackend(InMemoryBackend):
+    """Records every call; ``hold(op)`` makes that operation wait until ``release(op)``."""
+
+    def __init__(self, broker: MemoryBroker | None = None) -> None:
+        super().__init__(broker)
+        self.calls: list[tuple[str, str]] = []
+        self.connects = 0
+        self.threads: set[int] = set()
+        self.fail: dict[str, BaseException] = {}
+        self._gates: dict[str, asyncio.Event] = {}
+        self._entered: dict[str, asyncio.Event] = {}
+
+    def hold(self, op: str) -> None:
+        self._gates[op] = asyncio.Event()
+        self._entered[op] = asyncio.Event()
+
+    def release(self, op: str) -> None:
+        self._gates.pop(op).set()
+
+    async def entered(self, op: str) -> None:
+        await asyncio.wait_for(self._entered[op].wait(), 5)
+
+    async def _call(self, op: str, topic: str) -> None:
+        self.calls.append((op, topic))
+        self.threads.add(threading.get_ident())
+        if op in self._entered:
+            self._entered[op].set()
+        gate = self._gates.get(op)
+        if gate is not None:
+            await gate.wait()
+        if op in self.fail:
+            raise self.fail[op]
+
+    async def connect(self) -> None:
+        self.connects += 1
+        await asyncio.sleep(0)  # a real connect yields: concurrent starters must wait for it
+        await super().connect()
+
+    async def subscribe(self, topic: str) -> None:
+        await self._call("subscribe", topic)
+        await super().subscribe(topic)
+
+    async def unsubscribe(self, topic: str) -> None:
+        await self._call("unsubscribe", topic)
+        await super().unsubscribe(topic)
+
+    async def publish(self, topic: str, message: bytes) -> None:
+        await self._call("publish", topic)
+        await super().publish(topic, message)
+
+
+async def settle() -> None:
+    """Let every runnable task advance until it blocks (no wall-clock time involved)."""
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+# -- ref-counting under concurrency ------------------------------------------------------------
+
+
+async def test_a_second_joiner_waits_for_the_first_joiners_confirmation() -> None:
+    backend = GatedBackend()
+    async with Hub(backend) as hub:
+        backend.hold("subscribe")
+        first = asyncio.create_task(hub.subscribe("chat", Collector()))
+        await backend.entered("subscribe")
+        second = asyncio.create_task(hub.subscribe("chat", Collector()))
+        await settle()
+        assert not first.done()
+        assert not second.done()  # before the fix it returned at once, deaf until the confirmation
+        assert hub.topics == {}
+        backend.release("subscribe")
+        await asyncio.gather(first, second)
+        assert backend.calls == [("subscribe", "chat")]
+        assert hub.topics == {"chat": 2}
+
+
+async def test_leaving_right_after_a_concurrent_join_does_not_strand_the_first_joiner() -> None:
+    backend = GatedBackend()
+    async with Hub(backend) as hub:
+        first, second = Collector(), Collector()
+        backend.hold("subscribe")
+        joining = asyncio.create_task(hub.subscribe("chat", first))
+        await backend.entered("subscribe")
+
+        async def join_and_leave() -> None:
+            await hub.subscribe("chat", second)
+            await hub.unsubscribe("chat", second)
+
+        other = asyncio.create_task(join_and_leave())
+        await settle()
+        backend.release("subscribe")
+        await asyncio.gather(joining, other)
+        assert hub.topics == {"chat": 1}
+        assert backend.broker.topics == {"chat": 1}
+        hub.deliver_local(Broadcast.encode("chat", "hello"))
+        assert first.received == ["hello"]
+
+
+async def test_joining_while_the_last_subscriber_leaves_subscribes_again_after_the_leave() -> None:
+    backend = GatedBackend()
+    async with Hub(backend) as hub:
+        leaving, joining = Collector(), Collector()
+        await hub.subscribe("chat", leaving)
+        backend.hold("unsubscribe")
+        leave = asyncio.create_task(hub.unsubscribe("chat", leaving))
+        await backend.entered("unsubscribe")
+        join = asyncio.create_task(hub.subscribe("chat", joining))
+        await settle()
+        assert not join.done()  # waits for the unsubscribe to finish, then subscribes again
+        backend.release("unsubscribe")
+        await asyncio.gather(leave, join)
+        assert backend.calls == [("subscribe", "chat"), ("unsubscribe", "chat"), ("subscribe", "chat")]
+        assert hub.topics == {"chat": 1}
+        assert backend.broker.topics == {"chat": 1}
+
+
+async def test_a_joiner_already_waiting_keeps_the_topic_when_the_last_subscriber_leaves() -> None:
+    backend = GatedBackend()
+    async with Hub(backend) as hub:
+        leaving, joining = Collector(), Collector()
+        await hub.subscribe("chat", leaving)
+        async with hub._topics["chat"].lock:  # some other subscribe/unsubscribe of the topic is busy
+            join = asyncio.create_task(hub.subscribe("chat", joining))
+            await settle()
+            await hub.unsubscribe("chat", leaving)  # a joiner is waiting: no backend unsubscribe
+        await join
+        assert backend.calls == [("subscribe", "chat")]
+        assert hub.topics == {"chat": 1}
+
+
+async def test_subscribing_the_same_subscriber_twice_keeps_one_subscription() -> None:
+    backend = GatedBackend()
+    async with Hub(backend) as hub:
+        subscriber = Collector()
+        await hub.subscribe("chat", subscriber)
+        await hub.subscribe("chat", subscriber)
+        assert hub.topics == {"chat": 1}
+        await hub.unsubscribe("chat", subscriber)
+        await hub.unsubscribe("chat", subscriber)
+        assert backend.calls == [("subscribe", "chat"), ("unsubscribe", "chat")]
+        assert hub.topics == {}
+
+
+async def test_a_failed_backend_subscribe_raises_and_leaves_no_trace() -> None:
+    backend = GatedBackend()
+    async with Hub(backend) as hub:
+        backend.fail["subscribe"] = BackendError("broker says no")
+        with pytest.raises(BackendError, match="broker says no"):
+            await hub.subscribe("chat", Collector())
+        assert hub.topics == {}
+        assert hub._topics == {}
+        del backend.fail["subscribe"]
+        await hub.subscribe("chat", Collector())
+        assert backend.calls == [("subscribe", "chat"), ("subscribe", "chat")]
+
+
+# -- publishing ------------------------------------------------------------------------------
+
+
+async def test_a_failing_relay_is_logged_once_per_outage_and_never_raised(caplog: pytest.LogCaptureFixture) -> None:
+    backend = GatedBackend()
+    async with Hub(backend) as hub:
+        local = Collector()
+        await hub.subscribe("chat", local)
+        backend.fail["publish"] = BackendError("broker down")
+        with caplog.at_level(logging.WARNING, logger="socketapi.pubsub"):
+            await hub.publish(Broadcast.encode("chat", 1))
+            await hub.publish(Broadcast.encode("chat", 2))
+            del backend.fail["publish"]
+            await hub.publish(Broadcast.encode("chat", 3))
+        assert local.received == [1, 2, 3]  # local delivery never depends on the backend
+        messages = [record.getMessage() for record in caplog.records]
+        assert len(messages) == 2
+        assert "no longer reach other nodes (BackendError: broker down)" in messages[0]
+        assert "reach other nodes again; 2 published meanwhile" in messages[1]
+
+
+async def test_messages_from_the_backend_with_our_own_node_id_are_dropped() -> None:
+    broker = MemoryBroker()
+    other = InMemoryBackend(broker)
+    await other.connect()
+    async with Hub(InMemoryBackend(broker)) as hub:
+        subscriber = Collector()
+        await hub.subscribe("chat", subscriber)
+        await other.publish("chat", Broadcast.encode("chat", "echo").to_envelope(hub.node_id))
+        await other.publish("chat", Broadcast.encode("chat", "remote").to_envelope("another-node"))
+        assert await subscriber.wait_for("remote") == ["remote"]
+    await other.disconnect()
+
+
+async def test_a_malformed_message_is_logged_and_skipped(caplog: pytest.LogCaptureFixture) -> None:
+    broker = MemoryBroker()
+    other = InMemoryBackend(broker)
+    await other.connect()
+    async with Hub(InMemoryBackend(broker)) as hub:
+        subscriber = Collector()
+        await hub.subscribe("chat", subscriber)
+        with caplog.at_level(logging.WARNING, logger="socketapi.pubsub"):
+            await other.publish("chat", b"not an envelope")
+            await other.publish("chat", Broadcast.encode("chat", "fine").to_envelope("another-node"))
+            assert await subscriber.wait_for("fine") == ["fine"]
+        assert "Dropped a malformed message" in caplog.text
+    await other.disconnect()
+
+
+# -- lifecycle and event loops -------------------------------------------------------------
+
+
+async def test_concurrent_first_uses_connect_the_backend_once() -> None:
+    backend = GatedBackend()
+    hub = Hub(backend)
+    await asyncio.gather(hub.start(), hub.subscribe("chat", Collector()), hub.publish(Broadcast.encode("chat", 1)))
+    assert backend.connects == 1
+    assert hub.running
+    await hub.stop()
+    assert not hub.running
+    assert not backend.connected
+
+
+async def test_stop_keeps_local_subscribers_and_start_subscribes_the_backend_again() -> None:
+    backend = GatedBackend()
+    hub = Hub(backend)
+    await hub.subscribe("chat", Collector())
+    await hub.stop()
+    assert hub.topics == {"chat": 1}
+    assert backend.broker.topics == {}
+    await hub.start()
+    assert backend.broker.topics == {"chat": 1}
+    await hub.stop()
+
+
+def test_a_hub_used_without_start_connects_lazily_and_disconnects_when_its_loop_ends() -> None:
+    backend = GatedBackend()
+    hub = Hub(backend)
+    seen: dict[str, Any] = {}
+
+    async def script() -> None:
+        await hub.publish(Broadcast.encode("chat", "from a script"))
+        seen["connected"] = backend.connected
+        seen["running"] = hub.running
+
+    asyncio.run(script())
+    assert seen == {"connected": True, "running": True}
+    assert backend.calls == [("publish", "chat")]
+    assert not hub.running  # asyncio.run closed the loop, and with it the hub's connection
+    assert not backend.connected
+    asyncio.run(script())  # a second run connects again, on its own loop
+    assert backend.connects == 2
+
+
+@pytest.fixture
+def loop_in_thread() -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop running in another thread, as Starlette's TestClient runs the app."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever)
+    thread.start()
+    yield loop
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join()
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.close()
+
+
+def test_calls_from_another_thread_are_handed_to_the_hubs_loop(loop_in_thread: asyncio.AbstractEventLoop) -> None:
+    backend = GatedBackend()
+    hub = Hub(backend)
+    asyncio.run_coroutine_threadsafe(hub.start(), loop_in_thread).result(5)
+    subscriber = Collector()
+
+    async def from_this_thread() -> None:
+        await hub.subscribe("chat", subscriber)
+        await hub.publish(Broadcast.encode("chat", "hi"))
+        with pytest.raises(RuntimeError, match="another event loop"):
+            await hub.start()
+
+    asyncio.run(from_this_thread())
+    assert subscriber.received == ["hi"]  # delivered locally, in the publisher's thread
+    assert backend.calls == [("subscribe", "chat"), ("publish", "chat")]
+    assert backend.threads == {loop_in_thread._thread_id}  # type: ignore[attr-defined]
+    assert hub.running  # the publisher's loop ending did not stop the serving loop's hub
+    asyncio.run_coroutine_threadsafe(hub.stop(), loop_in_thread).result(5)
