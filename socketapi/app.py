@@ -14,7 +14,7 @@ from .actions import Action
 from .channels import Channel, ChannelFunction
 from .connection import OverflowPolicy, Socket
 from .protocol import JSONWire, WireFormat
-from .pubsub import Broadcast, Hub, InMemoryBackend, PubSubBackend
+from .pubsub import Broadcast, Hub, InMemoryBackend, PubSubBackend, backend_from_url
 from .router import Router
 from .supervisor import Supervisor
 from .types import JSON
@@ -28,7 +28,8 @@ class SocketAPI(Starlette):
     """A WebSocket API: actions and channels multiplexed over one socket at ``path``.
 
     Args:
-        pubsub: the backend that carries broadcasts between processes; defaults to
+        pubsub: the backend that carries broadcasts between processes: an instance, or a
+            URL (``"memory://"``, ``"redis://host:6379"``); defaults to
             :class:`InMemoryBackend` (one process, no service needed).
         path: where the WebSocket is served.
         max_queue: frames queued for one socket before ``overflow`` applies.
@@ -39,7 +40,7 @@ class SocketAPI(Starlette):
     def __init__(
         self,
         *,
-        pubsub: PubSubBackend | None = None,
+        pubsub: PubSubBackend | str | None = None,
         path: str = "/",
         max_queue: int = 256,
         overflow: OverflowPolicy = "close",
@@ -47,6 +48,8 @@ class SocketAPI(Starlette):
         debug: bool = False,
     ) -> None:
         self.endpoints = Router(broadcaster=self)
+        if isinstance(pubsub, str):
+            pubsub = backend_from_url(pubsub)
         self.hub = Hub(pubsub if pubsub is not None else InMemoryBackend())
         self.wire: WireFormat = JSONWire()
         self.max_queue = max_queue

@@ -4,5 +4,6 @@ from .base import PubSubBackend
 from .hub import Hub
 from .memory import InMemoryBackend, MemoryBroker
 from .message import Broadcast
+from .url import backend_from_url
 
-__all__ = ["Broadcast", "Hub", "InMemoryBackend", "MemoryBroker", "PubSubBackend"]
+__all__ = ["Broadcast", "Hub", "InMemoryBackend", "MemoryBroker", "PubSubBackend", "backend_from_url"]
