@@ -296,7 +296,7 @@ class RedisBackend(PubSubBackend):
                 continue
             lost_at, self._lost_at = self._lost_at, None
             logger.warning(
-                "Reconnected to Redis at %s after %.1fs and resubscribed to %d topics; "
+                "Reconnected to Redis at %s after %.1fs and resubscribed to %d topic(s); "
                 "broadcasts between nodes during that time were lost",
                 self.where,
                 loop.time() - (lost_at if lost_at is not None else loop.time()),

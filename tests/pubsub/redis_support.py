@@ -7,6 +7,7 @@ skipped with the reason, except when ``CI=true``: there a missing Redis fails th
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -108,3 +109,14 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+async def eventually(condition: object, what: str, timeout: float = 10.0) -> None:
+    """``wait_until`` for async tests: polls without blocking the event loop."""
+    assert callable(condition)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.02)

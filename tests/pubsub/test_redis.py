@@ -1,0 +1,95 @@
+"""What only the Redis backend does: channel prefixes, a clear failure to connect, surviving outages."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import redis
+
+from socketapi.exceptions import BackendError
+from socketapi.pubsub import Broadcast, Hub
+from socketapi.pubsub.redis import RedisBackend
+from tests.support import free_port
+
+from .receivers import Collector
+from .redis_support import RedisServer, eventually, numsub
+
+
+async def test_connecting_to_an_unreachable_redis_raises_backend_error() -> None:
+    backend = RedisBackend(f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(BackendError, match=r"Cannot connect to Redis at 127\.0\.0\.1:\d+"):
+        await backend.connect()
+    assert not backend.connected
+
+
+async def test_topics_become_prefixed_channels_only_while_subscribed(
+    redis_url: str, prefix: str, redis_client: redis.Redis
+) -> None:
+    backend = RedisBackend(f"{redis_url}?prefix={prefix}")
+    assert backend.prefix == prefix
+    await backend.connect()
+    await backend.subscribe("rooms/1")
+    await backend.subscribe("rooms/2")
+    assert backend.topics == {"rooms/1", "rooms/2"}
+    assert sorted(redis_client.pubsub_channels(f"{prefix}*")) == [b"%srooms/%d" % (prefix.encode(), i) for i in (1, 2)]
+    await backend.unsubscribe("rooms/1")
+    assert redis_client.pubsub_channels(f"{prefix}*") == [f"{prefix}rooms/2".encode()]
+    await backend.disconnect()
+    await eventually(lambda: not redis_client.pubsub_channels(f"{prefix}*"), "Redis to drop the closed connection")
+
+
+async def test_nodes_with_different_prefixes_do_not_hear_each_other(redis_url: str, prefix: str) -> None:
+    other_backend = RedisBackend(redis_url, prefix=prefix + "other:")
+    async with Hub(other_backend) as a, Hub(RedisBackend(redis_url, prefix=prefix)) as b:
+        other_app, same_app = Collector(), Collector()
+        await a.subscribe("chat", other_app)
+        await b.subscribe("chat", same_app)
+        async with Hub(RedisBackend(redis_url, prefix=prefix)) as publisher:
+            await publisher.publish(Broadcast.encode("chat", "for b"))
+        assert await same_app.wait_for("for b") == ["for b"]
+        assert other_app.received == []
+
+
+async def test_an_outage_keeps_local_delivery_and_resubscribes_every_topic_after(
+    private_redis: RedisServer, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="socketapi.pubsub")
+    a_backend = RedisBackend(private_redis.url, prefix=prefix, max_backoff=0.2)
+    b_backend = RedisBackend(private_redis.url, prefix=prefix, max_backoff=0.2)
+    async with Hub(a_backend) as a, Hub(b_backend) as b:
+        on_a, on_b = Collector(), Collector()
+        await a.subscribe("chat", on_a)
+        await b.subscribe("chat", on_b)
+        await a.publish(Broadcast.encode("chat", "before"))
+        await on_b.wait_for("before")
+
+        private_redis.stop()
+        await eventually(lambda: not a_backend.connected and not b_backend.connected, "both nodes to see the outage")
+        await a.publish(Broadcast.encode("chat", "during"))  # neither raises nor waits
+        assert on_a.received == ["before", "during"]
+        with pytest.raises(BackendError, match="unreachable"):
+            await a_backend.publish("chat", b"direct")
+        late = Collector()
+        await b.subscribe("news", late)  # accepted now; relayed once Redis is back
+        assert b.topics == {"chat": 1, "news": 1}
+
+        private_redis.start()
+        client = redis.Redis.from_url(private_redis.url)
+        try:
+            await eventually(
+                lambda: numsub(client, f"{prefix}chat") == 2 and numsub(client, f"{prefix}news") == 1,
+                "both nodes to subscribe again",
+            )
+        finally:
+            client.close()
+        await a.publish(Broadcast.encode("chat", "after"))
+        assert await on_b.wait_for("after") == ["before", "after"]
+        await a.publish(Broadcast.encode("news", "late news"))
+        assert await late.wait_for("late news") == ["late news"]
+
+    messages = caplog.text
+    assert "Lost the Redis connection" in messages
+    assert "Reconnected to Redis" in messages
+    assert "no longer reach other nodes" in messages
+    assert "reach other nodes again" in messages
