@@ -37,7 +37,7 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-def private_redis(redis_url: str) -> Iterator[RedisServer]:
+def private_redis() -> Iterator[RedisServer]:
     """A ``redis-server`` of this test's own, to stop and restart."""
     with redis_server() as server:
         yield server
