@@ -19,7 +19,7 @@ class PubSubBackend(ABC):
 
     @abstractmethod
     async def disconnect(self) -> None:
-        """Close connections and end :meth:`listen`."""
+        """Send what is still queued, close connections and end :meth:`listen`."""
 
     @abstractmethod
     async def subscribe(self, topic: str) -> None:
@@ -31,7 +31,11 @@ class PubSubBackend(ABC):
 
     @abstractmethod
     async def publish(self, topic: str, message: bytes) -> None:
-        """Send ``message`` to every node subscribed to ``topic``."""
+        """Send ``message`` to the other nodes subscribed to ``topic``, after this node's earlier ones.
+
+        May return once the message is queued; :meth:`disconnect` still sends what is queued.
+        Raises :class:`~socketapi.exceptions.BackendError` when the broker is known to be unreachable.
+        """
 
     @abstractmethod
     def listen(self) -> AsyncIterator[tuple[str, bytes]]:

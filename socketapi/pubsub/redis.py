@@ -10,8 +10,10 @@ Each node keeps two plain ``redis.asyncio`` connections:
   :meth:`RedisBackend.subscribe` waits for, queues messages for :meth:`RedisBackend.listen`,
   PINGs an idle connection, and when the connection breaks it reconnects with exponential
   backoff and subscribes again to every topic, logging how long the outage lasted;
-- the *publishing* connection: one task writes the queued ``PUBLISH`` commands in batches
-  (pipelined), in the order they were published, and reads their replies.
+- the *publishing* connection: :meth:`RedisBackend.publish` queues the message and returns
+  (waiting only while ``max_pending`` messages are queued); one task writes the queue as
+  pipelined ``PUBLISH`` batches, in publish order. ``disconnect`` sends what is still queued,
+  so a script's last broadcasts leave before its event loop ends.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ DEFAULT_PREFIX = "socketapi:"
 _FAILURES = (RedisError, OSError, BackendError)
 _BATCH = 512
 _FIRST_BACKOFF = 0.05
+_FLUSH_TIMEOUT = 5.0
 
 Waiter = asyncio.Future[None]
 
@@ -57,6 +60,7 @@ class RedisBackend(PubSubBackend):
         max_backoff: the longest pause, in seconds, between two attempts to reconnect.
         health_check_interval: after this many idle seconds the subscription connection is
             PINGed; no answer within as long again counts as a lost connection.
+        max_pending: publishing waits while this many messages are queued for Redis.
 
     Raises:
         ImproperlyConfigured: the URL is not a Redis URL.
@@ -69,6 +73,7 @@ class RedisBackend(PubSubBackend):
         prefix: str | None = None,
         max_backoff: float = 5.0,
         health_check_interval: float = 10.0,
+        max_pending: int = 10_000,
     ) -> None:
         url, url_prefix = _pop_query(url, "prefix")
         try:
@@ -78,6 +83,7 @@ class RedisBackend(PubSubBackend):
         self.prefix = prefix if prefix is not None else url_prefix if url_prefix is not None else DEFAULT_PREFIX
         self.max_backoff = max_backoff
         self.health_check_interval = health_check_interval
+        self.max_pending = max_pending
         self.where = options.get("path") or f"{options.get('host', 'localhost')}:{options.get('port', 6379)}"
         self._connection_class: type[AbstractConnection] = options.pop("connection_class", Connection)
         options.setdefault("socket_connect_timeout", 5.0)
@@ -90,9 +96,11 @@ class RedisBackend(PubSubBackend):
         self._pub: AbstractConnection | None = None
         self._waiters: dict[tuple[bytes, bytes], deque[Waiter]] = {}
         self._inbox: deque[tuple[str, bytes]] = deque()
-        self._wakeup: asyncio.Event | None = None
-        self._outbox: deque[tuple[bytes, bytes, Waiter]] = deque()
-        self._outbox_ready: asyncio.Event | None = None
+        self._wakeup = asyncio.Event()  # set: listen() has messages (or should end)
+        self._outbox: deque[tuple[bytes, bytes]] = deque()
+        self._outbox_ready = asyncio.Event()  # set: the writer has work
+        self._outbox_idle = asyncio.Event()  # set: everything queued was written
+        self._outbox_room = asyncio.Event()  # set: fewer than max_pending are queued
         self._tasks: list[asyncio.Task[None]] = []
         self._lost_at: float | None = None
 
@@ -118,8 +126,11 @@ class RedisBackend(PubSubBackend):
         if self._tasks:
             return
         self._inbox.clear()
-        self._wakeup = asyncio.Event()
-        self._outbox_ready = asyncio.Event()
+        # Fresh events: this run may be on another event loop than the last one.
+        self._wakeup, self._outbox_ready = asyncio.Event(), asyncio.Event()
+        self._outbox_idle, self._outbox_room = asyncio.Event(), asyncio.Event()
+        self._outbox_idle.set()
+        self._outbox_room.set()
         try:
             await self._open()
         except _FAILURES as exc:
@@ -131,21 +142,24 @@ class RedisBackend(PubSubBackend):
 
     async def disconnect(self) -> None:
         tasks, self._tasks = self._tasks, []
+        if self._outbox and tasks and all(not task.done() for task in tasks):
+            with contextlib.suppress(asyncio.TimeoutError):  # let the writer send what is queued
+                await asyncio.wait_for(self._outbox_idle.wait(), _FLUSH_TIMEOUT)
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        _fail([waiter for *_, waiter in self._outbox], BackendError("The Redis backend was disconnected"))
-        self._outbox.clear()
+        if self._outbox:  # the writer was gone already (its event loop is shutting down)
+            await self._flush()
+        self._outbox_room.set()
         self._release_waiters()
         sub, pub, self._sub, self._pub = self._sub, self._pub, None, None
         await _close(sub)
         await _close(pub)
         self._topics.clear()
         self._lost_at = None
-        if self._wakeup is not None:
-            self._wakeup.set()  # ends listen()
+        self._wakeup.set()  # ends listen()
 
     async def subscribe(self, topic: str) -> None:
         self._check_connected()
@@ -161,15 +175,16 @@ class RedisBackend(PubSubBackend):
         self._check_connected()
         if self._sub is None:
             raise BackendError(f"Redis at {self.where} is unreachable; reconnecting")
-        assert self._outbox_ready is not None
-        waiter: Waiter = asyncio.get_running_loop().create_future()
-        self._outbox.append((self.channel(topic), message, waiter))
+        # Queued, not awaited: a burst of broadcasts is not paced by round trips to Redis.
+        self._outbox.append((self.channel(topic), message))
+        self._outbox_idle.clear()
         self._outbox_ready.set()
-        await waiter
+        if len(self._outbox) >= self.max_pending:
+            self._outbox_room.clear()
+            await self._outbox_room.wait()
 
     def listen(self) -> AsyncIterator[tuple[str, bytes]]:
         self._check_connected()
-        assert self._wakeup is not None
         return self._messages(self._wakeup)
 
     async def _messages(self, wakeup: asyncio.Event) -> AsyncIterator[tuple[str, bytes]]:
@@ -236,7 +251,6 @@ class RedisBackend(PubSubBackend):
     async def _read(self, conn: AbstractConnection) -> None:
         prefix_length = len(self._channel_prefix)
         wakeup = self._wakeup
-        assert wakeup is not None
         pinged = False
         while True:
             try:
@@ -314,51 +328,66 @@ class RedisBackend(PubSubBackend):
     # -- publishing connection ---------------------------------------------------------------
 
     async def _write_forever(self) -> None:
-        ready = self._outbox_ready
-        assert ready is not None
+        ready, idle = self._outbox_ready, self._outbox_idle
         while True:
             await ready.wait()
             ready.clear()
             while self._outbox:
-                batch = [self._outbox.popleft() for _ in range(min(_BATCH, len(self._outbox)))]
+                batch = self._take_batch()
                 try:
                     await self._publish(batch)
-                except asyncio.CancelledError:
-                    _fail([waiter for *_, waiter in batch], BackendError("The Redis backend was disconnected"))
-                    raise
                 except Exception as exc:
                     pub, self._pub = self._pub, None
                     await _close(pub)
-                    _fail([waiter for *_, waiter in batch], BackendError(f"Publishing to Redis failed: {exc}"))
-                else:
-                    for *_, waiter in batch:
-                        if not waiter.done():
-                            waiter.set_result(None)
+                    logger.warning(
+                        "%d broadcast(s) could not be published to Redis at %s (%s: %s); they are lost",
+                        len(batch),
+                        self.where,
+                        type(exc).__name__,
+                        exc,
+                    )
+            idle.set()
 
-    async def _publish(self, batch: list[tuple[bytes, bytes, Waiter]]) -> None:
+    def _take_batch(self) -> list[tuple[bytes, bytes]]:
+        batch = [self._outbox.popleft() for _ in range(min(_BATCH, len(self._outbox)))]
+        if len(self._outbox) < self.max_pending // 2:
+            self._outbox_room.set()
+        return batch
+
+    async def _publish(self, batch: list[tuple[bytes, bytes]]) -> None:
         conn = self._pub
-        if conn is None:
-            conn = self._connection_class(**self._options)
+        if conn is None or not conn.is_connected:
+            await _close(conn)
+            self._pub = None
             try:
+                conn = self._connection_class(**self._options)
                 await conn.connect()  # type: ignore[no-untyped-call]
             except BaseException:
                 await _close(conn)
+                self._outbox.extendleft(reversed(batch))  # not sent: keep the order for whoever sends next
                 raise
             self._pub = conn
-        commands = [(b"PUBLISH", channel, message) for channel, message, _ in batch]
+        commands = [(b"PUBLISH", channel, message) for channel, message in batch]
         await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
         for _ in commands:
             await conn.read_response()
 
+    async def _flush(self) -> None:
+        """Send what is still queued, from the caller's task; what cannot be sent in time is lost."""
+
+        async def send_all() -> None:
+            while self._outbox:
+                await self._publish(self._take_batch())
+
+        try:
+            await asyncio.wait_for(send_all(), _FLUSH_TIMEOUT)
+        except Exception as exc:
+            logger.warning("%d broadcast(s) queued for Redis at %s are lost: %r", len(self._outbox), self.where, exc)
+        self._outbox.clear()
+
     def _check_connected(self) -> None:
         if not self._tasks:
             raise BackendError("RedisBackend is not connected; call connect() (the app's lifespan does) first")
-
-
-def _fail(waiters: list[Waiter], exc: BaseException) -> None:
-    for waiter in waiters:
-        if not waiter.done():
-            waiter.set_exception(exc)
 
 
 async def _close(conn: AbstractConnection | None) -> None:

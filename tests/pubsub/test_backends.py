@@ -55,7 +55,10 @@ async def test_subscribe_returns_once_the_broker_confirmed(cluster: Cluster) -> 
 async def test_nothing_published_before_subscribing_arrives(cluster: Cluster) -> None:
     a, _ = await node(cluster)
     b, b_inbox = await node(cluster)
+    witness, witness_inbox = await node(cluster)
+    await witness.subscribe("chat")
     await a.publish("chat", b"too early")
+    assert await witness_inbox.next() == ("chat", b"too early")  # the broker has dispatched it
     await b.subscribe("chat")
     await a.publish("chat", b"in time")
     assert await b_inbox.next() == ("chat", b"in time")
@@ -141,6 +144,16 @@ async def test_disconnect_ends_listen_and_leaves_every_topic(cluster: Cluster) -
     await b.disconnect()
     await asyncio.wait_for(b_inbox.task, TIMEOUT)
     assert cluster.subscribed_nodes("chat") == 0
+
+
+async def test_disconnect_first_sends_what_was_published(cluster: Cluster) -> None:
+    a, _ = await node(cluster)
+    b, b_inbox = await node(cluster)
+    await b.subscribe("chat")
+    for i in range(100):
+        await a.publish("chat", str(i).encode())
+    await a.disconnect()
+    assert [(await b_inbox.next())[1] for _ in range(100)] == [str(i).encode() for i in range(100)]
 
 
 # -- through the hub -----------------------------------------------------------------------

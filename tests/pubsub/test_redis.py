@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -37,6 +38,37 @@ async def test_topics_become_prefixed_channels_only_while_subscribed(
     assert redis_client.pubsub_channels(f"{prefix}*") == [f"{prefix}rooms/2".encode()]
     await backend.disconnect()
     await eventually(lambda: not redis_client.pubsub_channels(f"{prefix}*"), "Redis to drop the closed connection")
+
+
+async def test_publishing_waits_while_max_pending_messages_are_queued(redis_url: str, prefix: str) -> None:
+    a = RedisBackend(redis_url, prefix=prefix, max_pending=2)
+    b = RedisBackend(redis_url, prefix=prefix)
+    async with Hub(a) as publisher, Hub(b) as server:
+        subscriber = Collector()
+        await server.subscribe("chat", subscriber)
+        for i in range(200):
+            await publisher.publish(Broadcast.encode("chat", i))
+        assert await subscriber.wait_for(199) == list(range(200))
+
+
+def test_a_scripts_queued_broadcasts_leave_before_its_event_loop_closes(redis_url: str, prefix: str) -> None:
+    listener = redis.Redis.from_url(redis_url).pubsub()
+    listener.subscribe(f"{prefix}chat")
+    assert listener.get_message(timeout=5)["type"] == "subscribe"
+    hub = Hub(RedisBackend(redis_url, prefix=prefix))
+
+    async def script() -> None:
+        for i in range(50):  # queued, not awaited: the last ones are still queued when this returns
+            await hub.publish(Broadcast.encode("chat", i))
+
+    asyncio.run(script())
+    received = []
+    for _ in range(50):
+        message = listener.get_message(timeout=5)
+        assert message is not None, f"only {len(received)} of 50 arrived"
+        received.append(Broadcast.from_envelope(message["data"])[1].data)
+    listener.close()
+    assert received == list(range(50))
 
 
 async def test_nodes_with_different_prefixes_do_not_hear_each_other(redis_url: str, prefix: str) -> None:
