@@ -359,12 +359,13 @@ class RedisBackend(PubSubBackend):
         if conn is None or not conn.is_connected:
             await _close(conn)
             self._pub = None
+            conn = self._connection_class(**self._options)
             try:
-                conn = self._connection_class(**self._options)
                 await conn.connect()  # type: ignore[no-untyped-call]
-            except BaseException:
+            except BaseException as exc:
                 await _close(conn)
-                self._outbox.extendleft(reversed(batch))  # not sent: keep the order for whoever sends next
+                if isinstance(exc, asyncio.CancelledError):  # nothing was sent: disconnect() sends it
+                    self._outbox.extendleft(reversed(batch))
                 raise
             self._pub = conn
         commands = [(b"PUBLISH", channel, message) for channel, message in batch]
@@ -375,6 +376,8 @@ class RedisBackend(PubSubBackend):
     async def _flush(self) -> None:
         """Send what is still queued, from the caller's task; what cannot be sent in time is lost."""
 
+        queued = len(self._outbox)
+
         async def send_all() -> None:
             while self._outbox:
                 await self._publish(self._take_batch())
@@ -382,7 +385,7 @@ class RedisBackend(PubSubBackend):
         try:
             await asyncio.wait_for(send_all(), _FLUSH_TIMEOUT)
         except Exception as exc:
-            logger.warning("%d broadcast(s) queued for Redis at %s are lost: %r", len(self._outbox), self.where, exc)
+            logger.warning("Of %d broadcast(s) queued for Redis at %s, some are lost: %r", queued, self.where, exc)
         self._outbox.clear()
 
     def _check_connected(self) -> None:

@@ -71,6 +71,26 @@ def test_a_scripts_queued_broadcasts_leave_before_its_event_loop_closes(redis_ur
     assert received == list(range(50))
 
 
+async def test_a_failed_publish_batch_is_logged_as_lost_once_and_the_next_one_goes_out(
+    redis_url: str, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="socketapi.pubsub")
+    publisher, server = RedisBackend(redis_url, prefix=prefix), RedisBackend(redis_url, prefix=prefix)
+    async with Hub(publisher) as a, Hub(server) as b:
+        subscriber = Collector()
+        await b.subscribe("chat", subscriber)
+        options = publisher._options
+        publisher._options = {**options, "port": free_port()}  # the publishing connection cannot connect
+        for i in range(3):
+            await a.publish(Broadcast.encode("chat", i))
+        await eventually(lambda: "3 broadcast(s) could not be published" in caplog.text, "the loss to be logged")
+        assert not publisher._outbox  # dropped, not retried in a loop
+        publisher._options = options
+        await a.publish(Broadcast.encode("chat", "next"))
+        assert await subscriber.wait_for("next") == ["next"]
+    assert caplog.text.count("could not be published") == 1
+
+
 async def test_nodes_with_different_prefixes_do_not_hear_each_other(redis_url: str, prefix: str) -> None:
     other_backend = RedisBackend(redis_url, prefix=prefix + "other:")
     async with Hub(other_backend) as a, Hub(RedisBackend(redis_url, prefix=prefix)) as b:
