@@ -111,12 +111,12 @@ def redis_server() -> Iterator[RedisServer]:
         server.stop()
 
 
-async def eventually(condition: object, what: str, timeout: float = 10.0) -> None:
+async def eventually(condition: object, what: str, within: float = 10.0) -> None:
     """``wait_until`` for async tests: polls without blocking the event loop."""
     assert callable(condition)
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while not condition():
         if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
         await asyncio.sleep(0.02)
