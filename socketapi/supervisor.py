@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from .exceptions import FrameError, NotSubscribed, UnknownAction, UnknownChannel, as_frame_error
+from .exceptions import FrameError, InvalidFrame, NotSubscribed, UnknownAction, UnknownChannel, as_frame_error
 from .protocol import DecodeError, Inbound, WireFormat
 from .pubsub import Broadcast, Hub
 
@@ -221,6 +221,16 @@ class Supervisor:
             logger.debug("Socket %s: bad frame: %s", self.socket.id, exc.error.message)
             self.socket.send_frame(self.wire.error(exc.error, ref=exc.ref, channel=exc.channel))
             return
+        except Exception as exc:
+            logger.exception("Socket %s: the wire format failed to decode a frame", self.socket.id)
+            self.socket.send_frame(self.wire.error(InvalidFrame(f"Undecodable frame: {exc}")))
+            return
+        try:
+            self._dispatch(frame)
+        except Exception as exc:  # a bug of ours must cost one frame, never the socket
+            self.report(exc, frame.ref, frame.channel or None)
+
+    def _dispatch(self, frame: Inbound) -> None:
         kind = frame.type
         if kind == "action":
             self._action(frame)

@@ -49,7 +49,9 @@ def _wait_listening(process: subprocess.Popen[bytes], port: int, timeout: float)
 
 
 @contextlib.contextmanager
-def serve(app: str, *, env: dict[str, str] | None = None, port: int | None = None, timeout: float = 20) -> Iterator[Server]:
+def serve(
+    app: str, *, env: dict[str, str] | None = None, port: int | None = None, timeout: float = 20
+) -> Iterator[Server]:
     """Run ``uvicorn app`` on 127.0.0.1 until the block ends; stops only the process it started."""
     port = port or free_port()
     process = subprocess.Popen(

@@ -159,7 +159,10 @@ def test_subscribing_twice_keeps_one_subscription() -> None:
         ({"type": "publish", "channel": "chat"}, "Unknown message type: publish."),
         ({"type": "action", "channel": "missing"}, "Action 'missing' not found."),
         ({"type": "subscribe", "channel": "missing"}, "Channel 'missing' not found."),
-        ({"type": "action", "channel": "add_numbers", "data": {"a": "x", "b": 1}}, "Invalid parameters for action 'add_numbers'"),
+        (
+            {"type": "action", "channel": "add_numbers", "data": {"a": "x", "b": 1}},
+            "Invalid parameters for action 'add_numbers'",
+        ),
         ({"type": "action", "channel": "add_numbers", "data": {"a": 1}}, "Invalid parameters for action 'add_numbers'"),
         ({"type": "action", "channel": "boom"}, "something broke"),
     ],
