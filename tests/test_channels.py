@@ -165,7 +165,7 @@ def test_broadcast_from_skips_the_sender() -> None:
         assert bob.receive_push("room:1", "whisper") == {"from": "ann", "text": "psst"}
         # Ann's next frame is the reply to a later event: the whisper never came back to her.
         assert ann.receive_reply(ann.push("room:1", "count")) == 1
-        assert all(f.get("event") != "whisper" for f in ann._pending)
+        assert all(f.get("event") != "whisper" for f in ann.pending)
 
 
 def test_intercepted_events_go_through_handle_out_per_subscriber() -> None:
@@ -175,7 +175,7 @@ def test_intercepted_events_go_through_handle_out_per_subscriber() -> None:
         ann.push("room:1", "secret", {"text": "psst"})
         assert bob.receive_push("room:1", "secret") == {"text": "PSST", "from": "ann"}
         assert ann.receive_reply(ann.push("room:1", "count")) == 1
-        assert all(f.get("event") != "secret" for f in ann._pending)
+        assert all(f.get("event") != "secret" for f in ann.pending)
 
 
 def test_unknown_event_and_handler_errors_are_reported_and_the_channel_lives_on() -> None:
