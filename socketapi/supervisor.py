@@ -15,9 +15,19 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from .exceptions import FrameError, InvalidFrame, NotSubscribed, UnknownAction, UnknownChannel, as_frame_error
+from .exceptions import (
+    FrameError,
+    HandlerError,
+    InvalidFrame,
+    LimitExceeded,
+    NotSubscribed,
+    UnknownAction,
+    UnknownChannel,
+    as_frame_error,
+)
 from .protocol import DecodeError, Inbound, WireFormat
 from .pubsub import Broadcast, Hub
+from .settings import Limits
 
 if TYPE_CHECKING:
     from .actions import ActionRoute
@@ -74,12 +84,12 @@ class ChannelProcess:
         if message.event is not None and message.event in self.route.intercept:
             self._sup.socket.call_soon(lambda: self.submit(self._handle_out, message))
         else:
-            self._sup.socket.send_frame(message.frame(self._sup.encode_broadcast))
+            self._sup.socket.send_frame(message.frame(self._sup.encode_broadcast), self.route.overflow)
 
     # -- ChannelContext (called by the Channel instance) -----------------------------------
 
     async def push(self, event: str | None, data: JSON) -> None:
-        self._sup.socket.send_frame(self._sup.wire.push(self.topic, event, data))
+        self._sup.socket.send_frame(self._sup.wire.push(self.topic, event, data), self.route.overflow)
 
     async def broadcast(self, event: str | None, data: JSON, *, include_self: bool) -> None:
         message = Broadcast.encode(self.topic, data, event)
@@ -97,7 +107,8 @@ class ChannelProcess:
             kwargs: dict[str, Any] = {}
             if route.join_plan is not None:
                 raw = {**data, **channel.params}  # the topic's own parameters cannot be overridden
-                kwargs = await route.join_plan.resolve(raw, f"Invalid parameters for action '{self.topic}'")
+                error = f"Invalid parameters for action '{self.topic}'"
+                kwargs = await route.join_plan.resolve(raw, error, sup.socket)
                 for name in route.pattern.params:
                     if name in kwargs:
                         channel.params[name] = kwargs[name]
@@ -130,7 +141,7 @@ class ChannelProcess:
                 raise NotSubscribed(self.topic)
             handler = self.route.events.get(event)
             if handler is not None:
-                kwargs = await handler.plan.resolve(data, f"Invalid parameters for event '{event}'")
+                kwargs = await handler.plan.resolve(data, f"Invalid parameters for event '{event}'", sup.socket)
                 result = await handler.method(self.channel, **kwargs)
             else:
                 result = await self.channel.handle_in(event, data)
@@ -203,8 +214,11 @@ class ChannelProcess:
 class Supervisor:
     """Routes one socket's frames to actions and channel instances."""
 
-    def __init__(self, socket: Socket, router: Router, hub: Hub, wire: WireFormat) -> None:
+    def __init__(
+        self, socket: Socket, router: Router, hub: Hub, wire: WireFormat, limits: Limits | None = None
+    ) -> None:
         self.socket = socket
+        self.limits = limits or Limits()
         self.router = router
         self.hub = hub
         self.wire = wire
@@ -215,6 +229,9 @@ class Supervisor:
 
     def handle(self, raw: str | bytes) -> None:
         """Dispatch one frame. Never awaits: the reader goes straight back to the socket."""
+        if not self.socket.admit():
+            self.report(LimitExceeded("Rate limit exceeded; frame dropped.", "rate_limited"), None, None)
+            return
         try:
             frame = self.wire.decode(raw)
         except DecodeError as exc:
@@ -257,12 +274,21 @@ class Supervisor:
         task.add_done_callback(self._tasks.discard)
 
     async def _run_action(self, route: ActionRoute, frame: Inbound) -> None:
+        timeout = asyncio.timeout(self.limits.action_timeout)
         try:
-            kwargs = await route.plan.resolve(frame.data, f"Invalid parameters for action '{frame.channel}'")
-            action = route.cls()
-            action.socket = self.socket
-            result = await action.handle(**kwargs)
+            async with timeout:
+                error = f"Invalid parameters for action '{frame.channel}'"
+                kwargs = await route.plan.resolve(frame.data, error, self.socket)
+                action = route.cls()
+                action.socket = self.socket
+                result = await action.handle(**kwargs)
             self.socket.send_frame(self.wire.action_result(frame.channel, result, frame.ref))
+        except TimeoutError as exc:
+            if timeout.expired():
+                limit = f"Action '{frame.channel}' timed out after {self.limits.action_timeout:g}s."
+                self.report(LimitExceeded(limit, "timeout"), frame.ref, frame.channel)
+            else:
+                self.report(exc, frame.ref, frame.channel)
         except Exception as exc:
             self.report(exc, frame.ref, frame.channel)
 
@@ -272,6 +298,10 @@ class Supervisor:
             match = self.router.match_channel(frame.channel)
             if match is None:
                 self.report(UnknownChannel(frame.channel), frame.ref, frame.channel)
+                return
+            if len(self.joined) >= self.limits.max_channels:
+                limit = f"Too many channels joined; the limit is {self.limits.max_channels}."
+                self.report(LimitExceeded(limit, "too_many_channels"), frame.ref, frame.channel)
                 return
             route, params = match
             process = self.joined[frame.channel] = ChannelProcess(self, route, frame.channel, params)
@@ -298,6 +328,8 @@ class Supervisor:
             logger.debug("Socket %s: %s", self.socket.id, error.message)
         else:
             logger.error("Socket %s: handler for %r raised", self.socket.id, channel, exc_info=exc)
+            if self.limits.hide_error_details:
+                error = HandlerError("Internal server error.")
         try:
             frame = self.wire.error(error, ref=ref, channel=channel)
         except Exception:  # the error's own data does not serialize
@@ -306,7 +338,7 @@ class Supervisor:
         self.socket.send_frame(frame)
 
     async def close(self, reason: str) -> None:
-        """Tear down: cancel running actions, then ``leave`` every joined channel once."""
+        """Tear down: cancel running actions, then ``leave`` every joined channel once (idempotent)."""
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ..exceptions import UnknownEvent
 from ..params import ParamPlan, compile_signature
+from ..settings import OverflowPolicy
 from .topics import TopicPattern
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class Channel:
 
     topic: ClassVar[str]
     intercept: ClassVar[frozenset[str] | set[str]] = frozenset()
+    overflow: ClassVar[OverflowPolicy | None] = None  # this channel's frames on a full queue; None: the app's
 
     socket: SocketInfo
     topic_name: str
