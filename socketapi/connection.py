@@ -90,18 +90,19 @@ class Socket:
             return
         droppable = (overflow or self._limits.overflow) == "drop_oldest"
         queue = self._queue
-        if len(queue) >= self._limits.max_queue or self._queued_chars + len(frame) > self._limits.max_queue_bytes:
-            if not droppable:
-                logger.warning(
-                    "Socket %s: send queue full (%d frames, %d chars); closing it",
-                    self.id,
-                    len(queue),
-                    self._queued_chars,
-                )
-                self.close(WS_1013_TRY_AGAIN_LATER, "Send queue overflow", cause="overflow")
-                return
-            if not self._drop_oldest_droppable(len(frame)):
+        full = len(queue) >= self._limits.max_queue or self._queued_chars + len(frame) > self._limits.max_queue_bytes
+        # When full, older frames that may be dropped make room first, whatever this frame's policy.
+        if full and not self._drop_oldest_droppable(len(frame)):
+            if droppable:
                 return  # nothing older may go: this frame is the one dropped
+            logger.warning(
+                "Socket %s: send queue full (%d frames, %d chars); closing it",
+                self.id,
+                len(queue),
+                self._queued_chars,
+            )
+            self.close(WS_1013_TRY_AGAIN_LATER, "Send queue overflow", cause="overflow", flush=False)
+            return
         queue.append((frame, droppable))
         self._queued_chars += len(frame)
         self._wakeup.set()
@@ -121,15 +122,22 @@ class Socket:
         queue.extendleft(reversed(kept))
         return len(queue) < limits.max_queue and self._queued_chars + room <= limits.max_queue_bytes
 
-    def close(self, code: int = WS_1000_NORMAL_CLOSURE, reason: str = "", *, cause: str | None = None) -> None:
-        """Drop what is queued and close the socket with ``code``, even if the client stopped reading."""
+    def close(
+        self, code: int = WS_1000_NORMAL_CLOSURE, reason: str = "", *, cause: str | None = None, flush: bool = True
+    ) -> None:
+        """Close the socket with ``code``, even if the client stopped reading.
+
+        With ``flush`` the frames already queued go first (the answers a client should see before
+        the close); without it they are dropped.
+        """
         if self._close_code is not None or self.closed:
             return
         self._close_code = code
         self._close_reason = reason
         self.close_cause = cause
-        self._queue.clear()
-        self._queued_chars = 0
+        if not flush:
+            self._queue.clear()
+            self._queued_chars = 0
         writer = self._writer
         if self._sending and writer is not None:
             # The writer is stuck on a client that does not read: abandon that write and close from here.

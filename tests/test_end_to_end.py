@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import socket as _socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from websockets.sync.client import ClientConnection, connect
 
-from tests.support import Server, serve
-
-TIMEOUT = 5
+from tests.support import Client, Server, serve
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
     with serve("tests.apps.e2e:app") as running:
         yield running
-
-
-class Client:
-    def __init__(self, url: str) -> None:
-        self._stack = contextlib.ExitStack()
-        self.ws: ClientConnection = self._stack.enter_context(connect(url, open_timeout=TIMEOUT))
-
-    def send(self, frame: dict[str, Any] | str | bytes) -> None:
-        self.ws.send(frame if isinstance(frame, (str, bytes)) else json.dumps(frame))
-
-    def recv(self) -> dict[str, Any]:
-        frame: dict[str, Any] = json.loads(self.ws.recv(timeout=TIMEOUT))
-        return frame
-
-    def close(self) -> None:
-        self._stack.close()
 
 
 @pytest.fixture

@@ -76,6 +76,9 @@ class Hub:
     async def publish(self, message: Broadcast, *, exclude: Subscriber | None = None) -> None:
         self.deliver_local(message, exclude)
         await self.backend.publish(message.topic, message.to_envelope(self.node_id))
+        # Let the sockets' writers run: a handler broadcasting in a tight loop must not fill
+        # every subscriber's queue (and trip its overflow policy) before any of them could write.
+        await asyncio.sleep(0)
 
     def deliver_local(self, message: Broadcast, exclude: Subscriber | None = None) -> None:
         subscribers = self._topics.get(message.topic)
