@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
+from . import _eager
 from .settings import Limits, OverflowPolicy
 from .types import Scope
 
@@ -24,14 +25,18 @@ WS_1008_POLICY_VIOLATION = 1008
 WS_1009_MESSAGE_TOO_BIG = 1009
 WS_1013_TRY_AGAIN_LATER = 1013
 
+FLUSH_GRACE = 5.0  # seconds a closing socket's client gets to take the frames queued before the close
+
 
 class Socket:
     """The only writer of its WebSocket.
 
-    Every outgoing frame is appended to a bounded queue and written by one task, so a
-    broadcast never waits for a slow client and frames leave in the order they were queued.
-    ``send_frame`` may be called from any thread (a broadcast from another event loop is
-    handed over with ``call_soon_threadsafe``).
+    Frames are written in the order they were queued. A write starts at once, in the caller,
+    when nothing is queued ahead of it; only a write that has to wait for the client (its TCP
+    buffer is full) becomes a task, and frames queue behind it in a bounded queue until it is
+    done. So a broadcast never waits for a slow client, and a fast one costs no task switch.
+    ``send_frame`` may be called from any thread (a broadcast from another event loop is handed
+    over with ``call_soon_threadsafe``).
 
     Annotate a handler or dependency parameter with ``Socket`` to receive the current socket.
     """
@@ -44,14 +49,14 @@ class Socket:
         self.assigns: dict[str, Any] = {}
         self.close_cause: str | None = None  # why the server closed it: "overflow", "idle", "shutdown", ...
         self._websocket = websocket
+        self._send = websocket._send  # the raw ASGI send: Starlette's wrapper re-checks state per frame
         self._limits = limits
         self._queue: deque[tuple[str, bool]] = deque()  # (frame, may be dropped on overflow)
         self._queued_chars = 0
-        self._wakeup = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
-        self._writer: asyncio.Task[None] | None = None
-        self._sending = False
+        self._flusher: asyncio.Future[Any] | None = None  # finishes a write that had to wait, then the queue
+        self._closer: asyncio.Task[None] | None = None
         self._close_code: int | None = None
         self._close_reason = ""
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -72,7 +77,7 @@ class Socket:
     # -- writing ---------------------------------------------------------------------------
 
     def send_frame(self, frame: str, overflow: OverflowPolicy | None = None) -> None:
-        """Queue ``frame``; ``overflow`` overrides the app's policy for this frame (a channel's own)."""
+        """Send ``frame``; ``overflow`` overrides the app's policy for this frame (a channel's own)."""
         if threading.get_ident() == self._thread:
             self._enqueue(frame, overflow)
         else:
@@ -87,6 +92,9 @@ class Socket:
 
     def _enqueue(self, frame: str, overflow: OverflowPolicy | None) -> None:
         if self._close_code is not None or self.closed:
+            return
+        if self._flusher is None:  # nothing ahead of this frame: write it now
+            self._write_now(frame)
             return
         droppable = (overflow or self._limits.overflow) == "drop_oldest"
         queue = self._queue
@@ -105,7 +113,41 @@ class Socket:
             return
         queue.append((frame, droppable))
         self._queued_chars += len(frame)
-        self._wakeup.set()
+
+    def _write_now(self, frame: str) -> None:
+        try:
+            self._flusher = _eager.start(self._send({"type": "websocket.send", "text": frame}))
+        except Exception:
+            self._write_failed()
+            return
+        if self._flusher is not None:
+            self._flusher.add_done_callback(self._write_done)
+
+    def _write_done(self, task: asyncio.Future[Any]) -> None:
+        if self._flusher is task:
+            self._flusher = None
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            self._write_failed()
+        elif self._close_code is not None:
+            self._start_close()
+        elif self._queue:
+            self._flusher = self._loop.create_task(self._flush())
+            self._flusher.add_done_callback(self._write_done)
+
+    async def _flush(self) -> None:
+        queue = self._queue
+        while queue:
+            frame, _ = queue.popleft()
+            self._queued_chars -= len(frame)
+            await self._send({"type": "websocket.send", "text": frame})
+
+    def _write_failed(self) -> None:
+        logger.debug("Socket %s: write failed; the client is gone", self.id, exc_info=True)
+        self.closed = True  # the reader will see the disconnect
+        self._queue.clear()
+        self._queued_chars = 0
 
     def _drop_oldest_droppable(self, room: int) -> bool:
         """Drop the oldest droppable frames until ``room`` more chars (and one more frame) fit."""
@@ -128,67 +170,61 @@ class Socket:
         """Close the socket with ``code``, even if the client stopped reading.
 
         With ``flush`` the frames already queued go first (the answers a client should see before
-        the close); without it they are dropped.
+        the close), unless the client does not take them within a few seconds; without it they
+        are dropped and a write in progress is abandoned.
         """
         if self._close_code is not None or self.closed:
             return
         self._close_code = code
         self._close_reason = reason
         self.close_cause = cause
-        if not flush:
-            self._queue.clear()
-            self._queued_chars = 0
-        writer = self._writer
-        if self._sending and writer is not None:
-            # The writer is stuck on a client that does not read: abandon that write and close from here.
-            writer.cancel()
-            self._loop.create_task(self._send_close())
+        if self._flusher is None:
+            self._start_close()
+        elif flush:
+            self._loop.call_later(FLUSH_GRACE, self._abandon_writes)
         else:
-            self._wakeup.set()
+            self._abandon_writes()
+
+    def _abandon_writes(self) -> None:
+        if self.closed or self._closer is not None:
+            return
+        self._queue.clear()
+        self._queued_chars = 0
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None and not flusher.done():
+            flusher.cancel()
+        self._start_close()
+
+    def _start_close(self) -> None:
+        if self._closer is None:
+            self._closer = self._loop.create_task(self._send_close())
 
     async def _send_close(self) -> None:
+        self._queue.clear()
+        self._queued_chars = 0
         try:
-            await self._websocket.close(self._close_code or WS_1000_NORMAL_CLOSURE, self._close_reason)
+            await self._send({"type": "websocket.close", "code": self._close_code, "reason": self._close_reason})
         except Exception:
             logger.debug("Socket %s: close failed", self.id, exc_info=True)
         finally:
             self.closed = True
 
     def start(self) -> None:
-        self._writer = asyncio.create_task(self._write(), name=f"socketapi-writer-{self.id}")
         if self._limits.idle_timeout is not None:
             self._idle_timer = self._loop.call_later(self._limits.idle_timeout, self._check_idle)
 
     async def stop(self) -> None:
-        """Stop the writer (the connection is gone); whatever is queued is dropped."""
+        """The connection is gone: drop whatever is queued and stop writing."""
         self.closed = True
+        self._queue.clear()
         if self._idle_timer is not None:
             self._idle_timer.cancel()
-        writer, self._writer = self._writer, None
-        if writer is not None and not writer.done():
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
-
-    async def _write(self) -> None:
-        queue = self._queue
-        send = self._websocket.send_text
-        try:
-            while True:
-                await self._wakeup.wait()
-                self._wakeup.clear()
-                while queue:
-                    frame, _ = queue.popleft()
-                    self._queued_chars -= len(frame)
-                    self._sending = True
-                    await send(frame)
-                    self._sending = False
-                if self._close_code is not None:
-                    await self._send_close()
-                    return
-        except Exception:  # the client is gone; the reader will see the disconnect
-            logger.debug("Socket %s: write failed", self.id, exc_info=True)
-            self.closed = True
+        for task in (self._flusher, self._closer):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._flusher = self._closer = None
 
     # -- reading ---------------------------------------------------------------------------
 

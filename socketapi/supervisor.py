@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
+from . import _eager
 from .exceptions import (
     FrameError,
     HandlerError,
@@ -45,7 +46,7 @@ Job = tuple[Callable[..., Awaitable[None]], tuple[Any, ...]]
 class ChannelProcess:
     """One subscriber: a Channel instance, its ordered mailbox, and its place in the hub."""
 
-    __slots__ = ("_mailbox", "_runner", "_sup", "channel", "muted", "route", "state", "topic")
+    __slots__ = ("_draining", "_mailbox", "_runner", "_sup", "channel", "muted", "route", "state", "topic")
 
     def __init__(self, supervisor: Supervisor, route: ChannelRoute, topic: str, params: dict[str, str]) -> None:
         self._sup = supervisor
@@ -55,6 +56,7 @@ class ChannelProcess:
         self.muted = False  # set on unsubscribe: no broadcast reaches a leaving subscriber
         self._mailbox: deque[Job] = deque()
         self._runner: asyncio.Task[None] | None = None
+        self._draining = False
         channel = self.channel = route.cls()
         channel.socket = supervisor.socket
         channel.topic_name = topic
@@ -65,8 +67,11 @@ class ChannelProcess:
 
     def submit(self, job: Callable[..., Awaitable[None]], *args: Any) -> None:
         self._mailbox.append((job, args))
-        if self._runner is None:
-            self._runner = asyncio.create_task(self._drain())
+        if not self._draining:
+            self._draining = True  # set first: a submit made while the drain starts eagerly joins it
+            runner = _eager.spawn(self._drain())
+            if not runner.done():
+                self._runner = runner
 
     async def _drain(self) -> None:
         try:
@@ -74,6 +79,7 @@ class ChannelProcess:
                 job, args = self._mailbox.popleft()
                 await job(*args)
         finally:
+            self._draining = False
             self._runner = None
 
     # -- Subscriber (called by the hub, possibly from another thread) ----------------------
@@ -269,9 +275,10 @@ class Supervisor:
         if route is None:
             self.report(UnknownAction(frame.channel), frame.ref, frame.channel)
             return
-        task = asyncio.create_task(self._run_action(route, frame))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task = _eager.spawn(self._run_action(route, frame))
+        if not task.done():
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _run_action(self, route: ActionRoute, frame: Inbound) -> None:
         timeout = asyncio.timeout(self.limits.action_timeout)
