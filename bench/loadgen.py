@@ -259,17 +259,24 @@ async def no_setup(client: Client) -> int:
 
 @dataclass
 class Window:
-    """CPU and wall time of this process and of the server between start() and stop()."""
+    """Between start() and stop(): wall time, CPU of this process and of the server, and how busy
+    the server's core was in all (the difference is other work on that core: a noisy run)."""
 
     server_pid: int
     wall: float = 0.0
     own_cpu: float = 0.0
     server_cpu: float = 0.0
-    _start: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    server_core_busy: float = 0.0
+    _start: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
 
-    def _sample(self) -> tuple[float, float, float]:
+    def _sample(self) -> tuple[float, float, float, float]:
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        return perf_counter(), usage.ru_utime + usage.ru_stime, server_cpu_seconds(self.server_pid)
+        return (
+            perf_counter(),
+            usage.ru_utime + usage.ru_stime,
+            process_cpu_seconds(self.server_pid),
+            core_busy_seconds(min(os.sched_getaffinity(self.server_pid))),
+        )
 
     def start(self) -> None:
         self._start = self._sample()
@@ -282,12 +289,23 @@ class Window:
         self.wall = end[0] - self._start[0]
         self.own_cpu = (end[1] - self._start[1]) / self.wall
         self.server_cpu = (end[2] - self._start[2]) / self.wall
+        self.server_core_busy = (end[3] - self._start[3]) / self.wall
 
 
-def server_cpu_seconds(pid: int) -> float:
+def process_cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def core_busy_seconds(core: int) -> float:
+    """Time the core spent on anything but idle and iowait, softirq included."""
+    with open("/proc/stat") as stat:
+        for line in stat:
+            if line.startswith(f"cpu{core} "):
+                ticks = [int(value) for value in line.split()[1:9]]  # user nice system idle iowait irq softirq steal
+                return (sum(ticks) - ticks[3] - ticks[4]) / CLOCK_TICKS
+    raise BenchError(f"no line for cpu{core} in /proc/stat")
 
 
 def server_rss_kib(pid: int) -> int:
@@ -322,6 +340,7 @@ class Result:
                 "window_s": round(self.window.wall, 3),
                 "loadgen_cpu": round(self.window.own_cpu, 3),
                 "server_cpu": round(self.window.server_cpu, 3),
+                "server_core_busy": round(self.window.server_core_busy, 3),
                 **self.extra,
             }
         )

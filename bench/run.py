@@ -43,6 +43,7 @@ SERVER_CPU = "0"
 LOADGEN_CPU = "1"
 NOFILE_WANTED = 65536  # 5,000 sockets a side, with room to spare
 SERVER_START_TIMEOUT = 30.0
+DISTURBED = 0.15  # share of the server's core used by something other than the server
 
 
 # --------------------------------------------------------------------------- what is measured
@@ -123,8 +124,13 @@ class Processes:
 
     def start(self, cmd: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
         # A session of its own: Ctrl-C reaches only this script, which then stops the child itself.
-        proc = subprocess.Popen(cmd, start_new_session=True, preexec_fn=raise_nofile, **kwargs)
-        self.live[proc.pid] = proc
+        # Ctrl-C is held back until the child is on the list, so none can start unrecorded.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            proc = subprocess.Popen(cmd, start_new_session=True, preexec_fn=child_setup, **kwargs)
+            self.live[proc.pid] = proc
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         return proc
 
     def stop(self, proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
@@ -143,7 +149,12 @@ class Processes:
             self.stop(proc, grace=2.0)
 
 
-def raise_nofile() -> None:
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def child_setup() -> None:
+    """In the child before exec: undo the held-back signals, allow enough open sockets."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = NOFILE_WANTED if hard == resource.RLIM_INFINITY else min(hard, NOFILE_WANTED)
     if soft < wanted:
@@ -319,7 +330,7 @@ def print_tables(
     width = 24
     print()
     print(f"Medians of {repeats} run(s); ±: half the range across runs; x: ratio to {BASELINE}.")
-    print(f"{'scenario':<12}{'metric':<14}" + "".join(f"{n:<{width}}" for n in names))
+    print((f"{'scenario':<12}{'metric':<14}" + "".join(f"{n:<{width}}" for n in names)).rstrip())
     for scenario in scenarios:
         rows = [(scenario.metric, "value")] + ([("p99 ms", "p99_ms")] if scenario.with_p99 else [])
         for label, key in rows:
@@ -344,7 +355,7 @@ def print_tables(
     print("x above 1 is better for replies/s and deliveries/s; below 1 is better for p99 ms and KiB/conn.")
     print()
     print("CPU over the measured window, share of one core (median): load generator / server")
-    print(f"{'scenario':<26}" + "".join(f"{n:<{width}}" for n in names))
+    print((f"{'scenario':<26}" + "".join(f"{n:<{width}}" for n in names)).rstrip())
     for scenario in scenarios:
         line = f"{scenario.name:<26}"
         for name in names:
@@ -433,7 +444,8 @@ def measure(ready: list[Ready], scenarios: list[Scenario], settings: Settings) -
                     p99 = f", p99 {result['p99_ms']:.2f} ms" if result.get("p99_ms") is not None else ""
                     print(
                         f"{where}: {fmt_value(result['value'])} {result['metric']}{p99}"
-                        f"  (cpu: loadgen {result['loadgen_cpu']:.0%}, server {result['server_cpu']:.0%})",
+                        f"  (cpu: loadgen {result['loadgen_cpu']:.0%}, server {result['server_cpu']:.0%},"
+                        f" server's core busy {result['server_core_busy']:.0%})",
                         flush=True,
                     )
     finally:
@@ -441,8 +453,14 @@ def measure(ready: list[Ready], scenarios: list[Scenario], settings: Settings) -
     return cells
 
 
-def print_frame_notes(cells: dict[tuple[str, str], Cell]) -> None:
+def print_notes(cells: dict[tuple[str, str], Cell]) -> None:
     for (name, scenario_name), cell in cells.items():
+        disturbed = [run for run in cell.runs if run["server_core_busy"] - run["server_cpu"] > DISTURBED]
+        if disturbed:
+            print(
+                f"note: {name} in {scenario_name}: {len(disturbed)} run(s) shared the server's core with other"
+                f" work (core busy minus server > {DISTURBED:.0%}); take those figures with care"
+            )
         before = sum(run.get("frames_before_subscribed", 0) for run in cell.runs)
         strays = sum(run.get("stray_frames", 0) for run in cell.runs)
         if before or strays:
@@ -492,6 +510,10 @@ def main() -> int:
         help="interpreter that serves example_app:app (default: the one running this script)",
     )
     args = parser.parse_args()
+    # Ctrl-C and a kill both end in `finally` blocks that stop every child (Ctrl-C even where the
+    # shell started this script with SIGINT ignored, as it does for background jobs).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     for name in args.scenarios:
         if name in PLANNED:
@@ -522,14 +544,13 @@ def main() -> int:
     print_header(ready, loop)
 
     started = time.monotonic()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a kill becomes an exit, which runs every `finally`
     try:
         cells = measure(ready, scenarios, settings)
     except KeyboardInterrupt:
         print("\ninterrupted; every process started was stopped")
         return 130
     print_tables(scenarios, [entry.server for entry in ready], cells, settings.repeats)
-    print_frame_notes(cells)
+    print_notes(cells)
     path = save(ready, settings, cells)
     print(f"\n{time.monotonic() - started:.0f} s; every run is in {path.relative_to(REPO)}")
     return 1 if any(cell.failures for cell in cells.values()) else 0
