@@ -306,16 +306,31 @@ def wait_listening(proc: subprocess.Popen[bytes], port: int, log: Any) -> None:
 
 @dataclass
 class Cell:
+    """The runs of one server in one scenario. Figures come from the runs that had the server's
+    core to themselves when there is any such run, from all runs otherwise (then marked *)."""
+
     runs: list[dict[str, Any]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
+    @property
+    def counted(self) -> list[dict[str, Any]]:
+        clean = [run for run in self.runs if run["disturbed"] <= DISTURBED]
+        return clean or self.runs
+
+    @property
+    def disturbed(self) -> bool:
+        return any(run["disturbed"] > DISTURBED for run in self.counted)
+
+    def values(self, key: str) -> list[float]:
+        return [run[key] for run in self.counted if run.get(key) is not None]
+
     def median(self, key: str) -> float | None:
-        values = [run[key] for run in self.runs if run.get(key) is not None]
+        values = self.values(key)
         return statistics.median(values) if values else None
 
     def spread(self, key: str) -> float | None:
-        """Half the range across repeats, as a share of the median."""
-        values = [run[key] for run in self.runs if run.get(key) is not None]
+        """Half the range across the counted runs, as a share of their median."""
+        values = self.values(key)
         middle = statistics.median(values) if values else 0
         return (max(values) - min(values)) / 2 / abs(middle) if len(values) > 1 and middle else None
 
@@ -351,23 +366,17 @@ def print_tables(
                         text += f"  {value / base:.2f}x"
                     if cell.failures:
                         text += f" ({len(cell.runs)}/{len(cell.runs) + len(cell.failures)} ok)"
-                    if any(run["disturbed"] > DISTURBED for run in cell.runs):
+                    if cell.disturbed:
                         text += " *"
                 line += f"{text:<{width}}"
             print(line.rstrip())
     print("x above 1 is better for replies/s and deliveries/s; below 1 is better for p99 ms and KiB/conn.")
     if any(run["disturbed"] > DISTURBED for cell in cells.values() for run in cell.runs):
-        print(f"*: a run in it shared the server's core with other work (over {DISTURBED:.0%}), even when run again.")
-    print()
-    print("CPU over the measured window, share of one core (median): load generator / server")
-    print((f"{'scenario':<26}" + "".join(f"{n:<{width}}" for n in names)).rstrip())
-    for scenario in scenarios:
-        line = f"{scenario.name:<26}"
-        for name in names:
-            cell = cells[(name, scenario.name)]
-            own, srv = cell.median("loadgen_cpu"), cell.median("server_cpu")
-            line += f"{(f'{own:.0%} / {srv:.0%}' if own is not None and srv is not None else '-'):<{width}}"
-        print(line.rstrip())
+        starred = any(cell.disturbed for cell in cells.values())
+        print(
+            f"Runs in which other work took over {DISTURBED:.0%} of the server's core are left out of a cell"
+            + (" that has other runs; *: a cell that has none, so less sure." if starred else " that has other runs.")
+        )
 
 
 # --------------------------------------------------------------------------- main
