@@ -43,7 +43,7 @@ SERVER_CPU = "0"
 LOADGEN_CPU = "1"
 NOFILE_WANTED = 65536  # 5,000 sockets a side, with room to spare
 SERVER_START_TIMEOUT = 30.0
-DISTURBED = 0.15  # share of the server's core used by something other than the server
+DISTURBED = 0.08  # share of the server's core used by something other than the server (quiet runs: 0-5%)
 RETRIES_WHEN_DISTURBED = 1
 
 
@@ -339,10 +339,7 @@ def fmt_value(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}" if abs(value) < 10 else f"{value:.1f}"
 
 
-def print_tables(
-    scenarios: list[Scenario], servers: list[Server], cells: dict[tuple[str, str], Cell], repeats: int
-) -> None:
-    names = [s.name for s in servers]
+def print_tables(scenarios: list[Scenario], names: list[str], cells: dict[tuple[str, str], Cell], repeats: int) -> None:
     width = 24
     print()
     print(f"Medians of {repeats} run(s); ±: half the range across runs; x: ratio to {BASELINE}.")
@@ -368,15 +365,31 @@ def print_tables(
                         text += f" ({len(cell.runs)}/{len(cell.runs) + len(cell.failures)} ok)"
                     if cell.disturbed:
                         text += " *"
+                    elif len(cell.counted) < len(cell.runs):
+                        text += f" ({len(cell.counted)}/{len(cell.runs)})"
                 line += f"{text:<{width}}"
             print(line.rstrip())
     print("x above 1 is better for replies/s and deliveries/s; below 1 is better for p99 ms and KiB/conn.")
     if any(run["disturbed"] > DISTURBED for cell in cells.values() for run in cell.runs):
         starred = any(cell.disturbed for cell in cells.values())
         print(
-            f"Runs in which other work took over {DISTURBED:.0%} of the server's core are left out of a cell"
-            + (" that has other runs; *: a cell that has none, so less sure." if starred else " that has other runs.")
+            f"Runs in which other work took over {DISTURBED:.0%} of the server's core are left out of a cell that has"
+            + (
+                " other runs (n/N: runs counted); *: one that has none, so less sure."
+                if starred
+                else " other runs (n/N)."
+            )
         )
+    print()
+    print("CPU over the measured window, share of one core (median): load generator / server")
+    print((f"{'scenario':<26}" + "".join(f"{n:<{width}}" for n in names)).rstrip())
+    for scenario in scenarios:
+        line = f"{scenario.name:<26}"
+        for name in names:
+            cell = cells[(name, scenario.name)]
+            own, srv = cell.median("loadgen_cpu"), cell.median("server_cpu")
+            line += f"{(f'{own:.0%} / {srv:.0%}' if own is not None and srv is not None else '-'):<{width}}"
+        print(line.rstrip())
 
 
 # --------------------------------------------------------------------------- main
@@ -517,6 +530,17 @@ def save(ready: list[Ready], settings: Settings, cells: dict[tuple[str, str], Ce
     return path
 
 
+def show(path: Path) -> int:
+    """Print the tables of a run saved in bench/results/ again."""
+    document = json.loads(path.read_text())
+    cells = {(r["server"], r["scenario"]): Cell(r["runs"], r["failures"]) for r in document["results"]}
+    names = list(dict.fromkeys(server for server, _ in cells))
+    scenarios = [SCENARIOS[name] for name in dict.fromkeys(scenario for _, scenario in cells)]
+    print_tables(scenarios, names, cells, document["settings"]["repeats"])
+    print_notes(cells)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one run of each, shorter windows (about 2 minutes)")
@@ -541,7 +565,10 @@ def main() -> int:
         default=Path(sys.executable),
         help="interpreter that serves example_app:app (default: the one running this script)",
     )
+    parser.add_argument("--show", type=Path, metavar="RESULTS_JSON", help="print the tables of a saved run and exit")
     args = parser.parse_args()
+    if args.show:
+        return show(args.show)
     # Ctrl-C and a kill both end in `finally` blocks that stop every child (Ctrl-C even where the
     # shell started this script with SIGINT ignored, as it does for background jobs).
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -581,7 +608,7 @@ def main() -> int:
     except KeyboardInterrupt:
         print("\ninterrupted; every process started was stopped")
         return 130
-    print_tables(scenarios, [entry.server for entry in ready], cells, settings.repeats)
+    print_tables(scenarios, [entry.server.name for entry in ready], cells, settings.repeats)
     print_notes(cells)
     path = save(ready, settings, cells)
     print(f"\n{time.monotonic() - started:.0f} s; every run is in {path.relative_to(REPO)}")
