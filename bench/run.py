@@ -314,12 +314,12 @@ class Cell:
 
     @property
     def counted(self) -> list[dict[str, Any]]:
-        clean = [run for run in self.runs if run["disturbed"] <= DISTURBED]
+        clean = [run for run in self.runs if run.get("disturbed", 0.0) <= DISTURBED]
         return clean or self.runs
 
     @property
     def disturbed(self) -> bool:
-        return any(run["disturbed"] > DISTURBED for run in self.counted)
+        return any(run.get("disturbed", 0.0) > DISTURBED for run in self.counted)
 
     def values(self, key: str) -> list[float]:
         return [run[key] for run in self.counted if run.get(key) is not None]
@@ -370,7 +370,7 @@ def print_tables(scenarios: list[Scenario], names: list[str], cells: dict[tuple[
                 line += f"{text:<{width}}"
             print(line.rstrip())
     print("x above 1 is better for replies/s and deliveries/s; below 1 is better for p99 ms and KiB/conn.")
-    if any(run["disturbed"] > DISTURBED for cell in cells.values() for run in cell.runs):
+    if any(run.get("disturbed", 0.0) > DISTURBED for cell in cells.values() for run in cell.runs):
         starred = any(cell.disturbed for cell in cells.values())
         print(
             f"Runs in which other work took over {DISTURBED:.0%} of the server's core are left out of a cell that has"
