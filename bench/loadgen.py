@@ -380,9 +380,7 @@ async def run_actions(opts: Options, scenario: str) -> Result:
                     known_good[0] = payload
                 else:
                     failure.append(f"unexpected reply to add_numbers: {payload[:200]!r}")
-            if failure:
-                pass
-            elif state["measuring"]:
+            if state["measuring"] and not failure:
                 state["replies"] += 1
                 latencies.append(now - client.sent_at)
             if state["stopping"] or failure:
