@@ -258,9 +258,10 @@ class SocketAPI(Starlette):
         self.supervisors.add(supervisor)
         socket.start()
         max_size = self.limits.max_frame_size
+        receive = websocket._receive  # the raw ASGI receive: Starlette's wrapper re-checks state per frame
         try:
             while True:
-                message = await websocket.receive()
+                message = await receive()
                 if message["type"] == "websocket.receive":
                     text = message.get("text")
                     raw: str | bytes = text if text is not None else message.get("bytes") or b""
@@ -274,8 +275,10 @@ class SocketAPI(Starlette):
                 elif message["type"] == "websocket.disconnect":
                     break
         finally:
-            self.supervisors.discard(supervisor)
-            await supervisor.close(socket.close_cause or "closed")
-            await socket.stop()
+            try:
+                await supervisor.close(socket.close_cause or "closed")
+                await socket.stop()
+            finally:
+                self.supervisors.discard(supervisor)  # counted until its teardown is over
             if task is not None:
                 self._serving.discard(task)

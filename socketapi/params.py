@@ -57,7 +57,7 @@ class _Dependency:
 class ParamPlan:
     """The compiled parameters of one handler."""
 
-    __slots__ = ("_adapter", "dependencies", "injected", "names")
+    __slots__ = ("_adapter", "dependencies", "injected", "names", "simple")
 
     def __init__(
         self,
@@ -70,6 +70,7 @@ class ParamPlan:
         self.dependencies = dependencies
         self.names = names
         self.injected = injected  # parameters that receive the current socket
+        self.simple = not dependencies and not injected  # validate() alone gives the arguments
 
     def validate(self, data: dict[str, Any], error: str) -> dict[str, Any]:
         """Validate the plain parameters only (no dependency runs)."""

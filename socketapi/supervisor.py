@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -40,6 +39,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("socketapi")
 
 State = Literal["joining", "joined", "failed", "closed"]
+_ACTION_TIMEOUT = "socketapi: action timeout"  # the cancel message that tells a timeout from a disconnect
 Job = tuple[Callable[..., Awaitable[None]], tuple[Any, ...]]
 
 
@@ -54,7 +54,7 @@ class ChannelProcess:
         self.topic = topic
         self.state: State = "joining"
         self.muted = False  # set on unsubscribe: no broadcast reaches a leaving subscriber
-        self._mailbox: deque[Job] = deque()
+        self._mailbox: list[Job] = []  # short-lived and small: a list costs far less than a deque
         self._runner: asyncio.Task[None] | None = None
         self._draining = False
         channel = self.channel = route.cls()
@@ -76,7 +76,7 @@ class ChannelProcess:
     async def _drain(self) -> None:
         try:
             while self._mailbox:
-                job, args = self._mailbox.popleft()
+                job, args = self._mailbox.pop(0)
                 await job(*args)
         finally:
             self._draining = False
@@ -114,7 +114,8 @@ class ChannelProcess:
             if route.join_plan is not None:
                 raw = {**data, **channel.params}  # the topic's own parameters cannot be overridden
                 error = f"Invalid parameters for action '{self.topic}'"
-                kwargs = await route.join_plan.resolve(raw, error, sup.socket)
+                plan = route.join_plan
+                kwargs = plan.validate(raw, error) if plan.simple else await plan.resolve(raw, error, sup.socket)
                 for name in route.pattern.params:
                     if name in kwargs:
                         channel.params[name] = kwargs[name]
@@ -147,7 +148,8 @@ class ChannelProcess:
                 raise NotSubscribed(self.topic)
             handler = self.route.events.get(event)
             if handler is not None:
-                kwargs = await handler.plan.resolve(data, f"Invalid parameters for event '{event}'", sup.socket)
+                plan, error = handler.plan, f"Invalid parameters for event '{event}'"
+                kwargs = plan.validate(data, error) if plan.simple else await plan.resolve(data, error, sup.socket)
                 result = await handler.method(self.channel, **kwargs)
             else:
                 result = await self.channel.handle_in(event, data)
@@ -170,7 +172,7 @@ class ChannelProcess:
                 await self._shutdown("left")
             self._sup.socket.send_frame(self._sup.wire.unsubscribed(self.topic, ref))
         finally:
-            self._sup.leaving.discard(self)
+            self._sup.leaving.pop(self, None)
 
     async def finish(self) -> None:
         """Let an unsubscribe in progress complete (its ``leave`` runs once, with ``"left"``)."""
@@ -220,6 +222,19 @@ class ChannelProcess:
 class Supervisor:
     """Routes one socket's frames to actions and channel instances."""
 
+    __slots__ = (
+        "_deadline_timer",
+        "_tasks",
+        "encode_broadcast",
+        "hub",
+        "joined",
+        "leaving",
+        "limits",
+        "router",
+        "socket",
+        "wire",
+    )
+
     def __init__(
         self, socket: Socket, router: Router, hub: Hub, wire: WireFormat, limits: Limits | None = None
     ) -> None:
@@ -230,8 +245,9 @@ class Supervisor:
         self.wire = wire
         self.encode_broadcast = wire.broadcast  # bound once: the key of each broadcast's frame cache
         self.joined: dict[str, ChannelProcess] = {}
-        self.leaving: set[ChannelProcess] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.leaving: dict[ChannelProcess, None] = {}  # dicts as sets: an empty dict is a third of an empty set
+        self._tasks: dict[asyncio.Task[None], float] = {}  # running actions and their deadlines
+        self._deadline_timer: asyncio.TimerHandle | None = None
 
     def handle(self, raw: str | bytes) -> None:
         """Dispatch one frame. Never awaits: the reader goes straight back to the socket."""
@@ -276,26 +292,50 @@ class Supervisor:
             self.report(UnknownAction(frame.channel), frame.ref, frame.channel)
             return
         task = _eager.spawn(self._run_action(route, frame))
-        if not task.done():
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        if task.done():
+            return
+        task.add_done_callback(self._forget_task)
+        timeout = self.limits.action_timeout
+        if timeout is not None:
+            loop = asyncio.get_running_loop()
+            self._tasks[task] = loop.time() + timeout
+            if self._deadline_timer is None:
+                self._deadline_timer = loop.call_at(self._tasks[task], self._expire_actions)
+        else:
+            self._tasks[task] = float("inf")
+
+    def _expire_actions(self) -> None:
+        """Cancel the actions past their deadline: one timer per socket, not one per action."""
+        self._deadline_timer = None
+        now = asyncio.get_running_loop().time()
+        for task, deadline in list(self._tasks.items()):  # in start order, so in deadline order
+            if deadline > now:
+                self._deadline_timer = asyncio.get_running_loop().call_at(deadline, self._expire_actions)
+                return
+            task.cancel(_ACTION_TIMEOUT)
 
     async def _run_action(self, route: ActionRoute, frame: Inbound) -> None:
-        timeout = asyncio.timeout(self.limits.action_timeout)
         try:
-            async with timeout:
-                error = f"Invalid parameters for action '{frame.channel}'"
-                kwargs = await route.plan.resolve(frame.data, error, self.socket)
+            error = f"Invalid parameters for action '{frame.channel}'"
+            plan = route.plan
+            kwargs = (
+                plan.validate(frame.data, error) if plan.simple else await plan.resolve(frame.data, error, self.socket)
+            )
+            if route.function is not None:
+                result = await route.function(**kwargs)
+            else:
                 action = route.cls()
                 action.socket = self.socket
                 result = await action.handle(**kwargs)
             self.socket.send_frame(self.wire.action_result(frame.channel, result, frame.ref))
-        except TimeoutError as exc:
-            if timeout.expired():
-                limit = f"Action '{frame.channel}' timed out after {self.limits.action_timeout:g}s."
-                self.report(LimitExceeded(limit, "timeout"), frame.ref, frame.channel)
-            else:
-                self.report(exc, frame.ref, frame.channel)
+        except asyncio.CancelledError as exc:
+            if exc.args != (_ACTION_TIMEOUT,):
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            limit = f"Action '{frame.channel}' timed out after {self.limits.action_timeout:g}s."
+            self.report(LimitExceeded(limit, "timeout"), frame.ref, frame.channel)
         except Exception as exc:
             self.report(exc, frame.ref, frame.channel)
 
@@ -320,8 +360,11 @@ class Supervisor:
             self.socket.send_frame(self.wire.unsubscribed(frame.channel, frame.ref))
             return
         process.muted = True
-        self.leaving.add(process)
+        self.leaving[process] = None
         process.submit(process.leave, frame.ref)
+
+    def _forget_task(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
 
     def forget(self, process: ChannelProcess) -> None:
         """Drop a process whose join failed (unless a newer one took its topic)."""
@@ -346,6 +389,9 @@ class Supervisor:
 
     async def close(self, reason: str) -> None:
         """Tear down: cancel running actions, then ``leave`` every joined channel once (idempotent)."""
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+            self._deadline_timer = None
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

@@ -108,8 +108,8 @@ def test_churn_leaves_nothing_behind(server: Server) -> None:
             raw.send_text(json.dumps({"type": "action", "channel": "block"}))  # a task still running when dropped
         raw.close()  # gone without a close frame
     deadline = time.monotonic() + 30
-    while (stats := observer.call("stats"))["sockets"] != baseline["sockets"] and time.monotonic() < deadline:
-        time.sleep(0.1)
+    while (stats := observer.call("stats")) != baseline and time.monotonic() < deadline:
+        time.sleep(0.1)  # the server tears 500 sockets down on its own time; poll its state, bounded
     assert stats["sockets"] == baseline["sockets"]
     assert stats["subscriptions"] == baseline["subscriptions"]
     assert stats["topics"] == baseline["topics"]

@@ -56,6 +56,9 @@ class Channel:
       gone) or ``"shutdown"`` (server stopping); runs once for every successful join.
     """
 
+    # The engine's attributes live in slots, so an instance's __dict__ holds only the user's state.
+    __slots__ = ("__dict__", "_context", "params", "socket", "topic_name")
+
     topic: ClassVar[str]
     intercept: ClassVar[frozenset[str] | set[str]] = frozenset()
     overflow: ClassVar[OverflowPolicy | None] = None  # this channel's frames on a full queue; None: the app's
