@@ -92,6 +92,7 @@ class SocketAPI(Starlette):
         self.endpoints = Router(broadcaster=self)
         self.hub = Hub(pubsub if pubsub is not None else InMemoryBackend())
         self.wire: WireFormat = JSONWire()
+        self._encode_broadcast = self.wire.broadcast  # one bound method, shared: broadcasts cache frames by it
         self.on_connect = on_connect
         self.graceful_shutdown = graceful_shutdown
         self.supervisors: set[Supervisor] = set()
@@ -251,7 +252,7 @@ class SocketAPI(Starlette):
         await websocket.accept(subprotocol=self._choose_subprotocol(websocket))
         socket = Socket(websocket, self.limits)
         socket.assigns.update(assigns)
-        supervisor = Supervisor(socket, self.endpoints, self.hub, self.wire, self.limits)
+        supervisor = Supervisor(socket, self.endpoints, self.hub, self.wire, self.limits, self._encode_broadcast)
         task = asyncio.current_task()
         if task is not None:
             self._serving.add(task)

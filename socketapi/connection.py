@@ -100,10 +100,12 @@ class Socket:
 
     def send_frame(self, frame: str, overflow: OverflowPolicy | None = None) -> None:
         """Send ``frame``; ``overflow`` overrides the app's policy for this frame (a channel's own)."""
-        if threading.get_ident() == self._thread:
-            self._enqueue(frame, overflow)
-        else:
+        if threading.get_ident() != self._thread:
             self._loop.call_soon_threadsafe(self._enqueue, frame, overflow)
+        elif self._flusher is None and self._close_code is None and not self.closed:
+            self._write_now(frame)  # the common case, kept to one test and one call
+        else:
+            self._enqueue(frame, overflow)
 
     def call_soon(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` on this socket's event loop: now if we are on it, else as soon as it can."""

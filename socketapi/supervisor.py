@@ -236,14 +236,21 @@ class Supervisor:
     )
 
     def __init__(
-        self, socket: Socket, router: Router, hub: Hub, wire: WireFormat, limits: Limits | None = None
+        self,
+        socket: Socket,
+        router: Router,
+        hub: Hub,
+        wire: WireFormat,
+        limits: Limits | None = None,
+        encode_broadcast: Callable[[Broadcast], str] | None = None,
     ) -> None:
         self.socket = socket
         self.limits = limits or Limits()
         self.router = router
         self.hub = hub
         self.wire = wire
-        self.encode_broadcast = wire.broadcast  # bound once: the key of each broadcast's frame cache
+        # The key of each broadcast's frame cache: pass one object for all sockets of an app.
+        self.encode_broadcast = encode_broadcast or wire.broadcast
         self.joined: dict[str, ChannelProcess] = {}
         self.leaving: dict[ChannelProcess, None] = {}  # dicts as sets: an empty dict is a third of an empty set
         self._tasks: dict[asyncio.Task[None], float] = {}  # running actions and their deadlines
