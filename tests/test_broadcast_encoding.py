@@ -17,14 +17,14 @@ class Room(Channel):
 
 
 def test_one_encoding_and_one_frame_text_for_every_subscriber(monkeypatch: pytest.MonkeyPatch) -> None:
-    app = SocketAPI()
-    app.register(Room)
-    client = TestClient(app)
     payload_encodings: list[object] = []
     frame_encodings: list[object] = []
     real_to_json, real_broadcast = message.to_json, JSONWire.broadcast
     monkeypatch.setattr(message, "to_json", lambda obj: payload_encodings.append(obj) or real_to_json(obj))
     monkeypatch.setattr(JSONWire, "broadcast", lambda self, m: frame_encodings.append(m) or real_broadcast(self, m))
+    app = SocketAPI()
+    app.register(Room)
+    client = TestClient(app)
     with ExitStack() as stack:
         sockets = [stack.enter_context(client.socket()) for _ in range(20)]
         for socket in sockets:
