@@ -3,14 +3,17 @@
 from .actions import Action
 from .app import SocketAPI
 from .channels import Channel, ChannelFunction, on_event
+from .connection import Socket
 from .exceptions import (
     BackendError,
+    ConnectRefused,
     FrameError,
     HandlerError,
     ImproperlyConfigured,
     InvalidFrame,
     InvalidParameters,
     JoinRefused,
+    LimitExceeded,
     NotSubscribed,
     SocketAPIError,
     UnknownAction,
@@ -20,6 +23,7 @@ from .exceptions import (
 from .params import Depends, RequiredOnSubscribe
 from .pubsub import InMemoryBackend, PubSubBackend
 from .router import Router
+from .settings import Limits
 
 __version__ = "0.3.0.dev0"
 
@@ -28,6 +32,7 @@ __all__ = [
     "BackendError",
     "Channel",
     "ChannelFunction",
+    "ConnectRefused",
     "Depends",
     "FrameError",
     "HandlerError",
@@ -36,10 +41,13 @@ __all__ = [
     "InvalidFrame",
     "InvalidParameters",
     "JoinRefused",
+    "LimitExceeded",
+    "Limits",
     "NotSubscribed",
     "PubSubBackend",
     "RequiredOnSubscribe",
     "Router",
+    "Socket",
     "SocketAPI",
     "SocketAPIError",
     "UnknownAction",

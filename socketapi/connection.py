@@ -7,56 +7,105 @@ import contextlib
 import logging
 import threading
 import uuid
-from collections import deque
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 from starlette.websockets import WebSocket
 
+from . import _eager
+from .settings import Limits, OverflowPolicy
 from .types import Scope
 
 logger = logging.getLogger("socketapi")
 
-OverflowPolicy = Literal["close", "drop_oldest"]
-
+WS_1000_NORMAL_CLOSURE = 1000
+WS_1001_GOING_AWAY = 1001
+WS_1008_POLICY_VIOLATION = 1008
+WS_1009_MESSAGE_TOO_BIG = 1009
 WS_1013_TRY_AGAIN_LATER = 1013
+
+FLUSH_GRACE = 5.0  # seconds a closing socket's client gets to take the frames queued before the close
 
 
 class Socket:
     """The only writer of its WebSocket.
 
-    Every outgoing frame is appended to a bounded queue and written by one task, so a
-    broadcast never waits for a slow client and frames leave in the order they were queued.
-    ``send_frame`` may be called from any thread (a broadcast from another event loop is
-    handed over with ``call_soon_threadsafe``).
+    Frames are written in the order they were queued. A write starts at once, in the caller,
+    when nothing is queued ahead of it; only a write that has to wait for the client (its TCP
+    buffer is full) becomes a task, and frames queue behind it in a bounded queue until it is
+    done. So a broadcast never waits for a slow client, and a fast one costs no task switch.
+    ``send_frame`` may be called from any thread (a broadcast from another event loop is handed
+    over with ``call_soon_threadsafe``).
+
+    Annotate a handler or dependency parameter with ``Socket`` to receive the current socket.
     """
 
-    def __init__(self, websocket: WebSocket, *, max_queue: int = 256, overflow: OverflowPolicy = "close") -> None:
+    __socketapi_inject__ = "socket"
+    __slots__ = (
+        "_close_code",
+        "_close_reason",
+        "_closer",
+        "_flusher",
+        "_idle_timer",
+        "_limits",
+        "_loop",
+        "_queue",
+        "_queued_chars",
+        "_send",
+        "_strikes",
+        "_thread",
+        "_tokens",
+        "_websocket",
+        "assigns",
+        "close_cause",
+        "closed",
+        "id",
+        "last_seen",
+    )
+
+    def __init__(self, websocket: WebSocket, limits: Limits | None = None) -> None:
+        limits = limits or Limits()
         self.id = uuid.uuid4().hex[:12]
         self.assigns: dict[str, Any] = {}
+        self.close_cause: str | None = None  # why the server closed it: "overflow", "idle", "shutdown", ...
         self._websocket = websocket
-        self._max_queue = max_queue
-        self._overflow = overflow
-        self._queue: deque[str] = deque()
-        self._wakeup = asyncio.Event()
+        self._send = websocket._send  # the raw ASGI send: Starlette's wrapper re-checks state per frame
+        self._limits = limits
+        # (frame, may be dropped on overflow). A list, not a deque: it is short and bounded, and an
+        # empty list costs a tenth of an empty deque, which every idle socket would carry.
+        self._queue: list[tuple[str, bool]] = []
+        self._queued_chars = 0
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
-        self._writer: asyncio.Task[None] | None = None
+        self._flusher: asyncio.Future[Any] | None = None  # finishes a write that had to wait, then the queue
+        self._closer: asyncio.Task[None] | None = None
         self._close_code: int | None = None
         self._close_reason = ""
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self.last_seen = self._loop.time()
+        self._tokens = float(limits.rate_limit[1]) if limits.rate_limit else 0.0
+        self._strikes = 0
         self.closed = False
 
     @property
     def scope(self) -> Scope:
         return self._websocket.scope
 
+    @property
+    def queued(self) -> int:
+        """Frames waiting to be written."""
+        return len(self._queue)
+
     # -- writing ---------------------------------------------------------------------------
 
-    def send_frame(self, frame: str) -> None:
-        if threading.get_ident() == self._thread:
-            self._enqueue(frame)
+    def send_frame(self, frame: str, overflow: OverflowPolicy | None = None) -> None:
+        """Send ``frame``; ``overflow`` overrides the app's policy for this frame (a channel's own)."""
+        if threading.get_ident() != self._thread:
+            self._loop.call_soon_threadsafe(self._enqueue, frame, overflow)
+        elif self._flusher is None and self._close_code is None and not self.closed:
+            self._write_now(frame)  # the common case, kept to one test and one call
         else:
-            self._loop.call_soon_threadsafe(self._enqueue, frame)
+            self._enqueue(frame, overflow)
 
     def call_soon(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` on this socket's event loop: now if we are on it, else as soon as it can."""
@@ -65,52 +114,170 @@ class Socket:
         else:
             self._loop.call_soon_threadsafe(callback)
 
-    def _enqueue(self, frame: str) -> None:
-        if self.closed or self._close_code is not None:
+    def _enqueue(self, frame: str, overflow: OverflowPolicy | None) -> None:
+        if self._close_code is not None or self.closed:
             return
-        if len(self._queue) >= self._max_queue:
-            if self._overflow == "drop_oldest":
-                self._queue.popleft()
-            else:
-                logger.warning("Socket %s: send queue overflow (%d frames); closing", self.id, self._max_queue)
-                self.close(WS_1013_TRY_AGAIN_LATER, "Send queue overflow")
-                return
-        self._queue.append(frame)
-        self._wakeup.set()
-
-    def close(self, code: int = 1000, reason: str = "") -> None:
-        """Drop what is queued and close the socket with ``code`` as soon as the writer can."""
-        if self._close_code is None:
-            self._close_code = code
-            self._close_reason = reason
-            self._queue.clear()
-            self._wakeup.set()
-
-    def start(self) -> None:
-        self._writer = asyncio.create_task(self._write(), name=f"socketapi-writer-{self.id}")
-
-    async def stop(self) -> None:
-        """Stop the writer (the connection is gone); whatever is queued is dropped."""
-        self.closed = True
-        writer, self._writer = self._writer, None
-        if writer is not None and not writer.done():
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
-
-    async def _write(self) -> None:
+        if self._flusher is None:  # nothing ahead of this frame: write it now
+            self._write_now(frame)
+            return
+        droppable = (overflow or self._limits.overflow) == "drop_oldest"
         queue = self._queue
-        send = self._websocket.send_text
+        full = len(queue) >= self._limits.max_queue or self._queued_chars + len(frame) > self._limits.max_queue_bytes
+        # When full, older frames that may be dropped make room first, whatever this frame's policy.
+        if full and not self._drop_oldest_droppable(len(frame)):
+            if droppable:
+                return  # nothing older may go: this frame is the one dropped
+            logger.warning(
+                "Socket %s: send queue full (%d frames, %d chars); closing it",
+                self.id,
+                len(queue),
+                self._queued_chars,
+            )
+            self.close(WS_1013_TRY_AGAIN_LATER, "Send queue overflow", cause="overflow", flush=False)
+            return
+        queue.append((frame, droppable))
+        self._queued_chars += len(frame)
+
+    def _write_now(self, frame: str) -> None:
         try:
-            while True:
-                await self._wakeup.wait()
-                self._wakeup.clear()
-                while queue:
-                    await send(queue.popleft())
-                if self._close_code is not None:
-                    await self._websocket.close(self._close_code, self._close_reason)
-                    return
-        except Exception:  # the client is gone; the reader will see the disconnect
-            logger.debug("Socket %s: write failed", self.id, exc_info=True)
+            self._flusher = _eager.start(self._send({"type": "websocket.send", "text": frame}))
+        except Exception:
+            self._write_failed()
+            return
+        if self._flusher is not None:
+            self._flusher.add_done_callback(self._write_done)
+
+    def _write_done(self, task: asyncio.Future[Any]) -> None:
+        if self._flusher is task:
+            self._flusher = None
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            self._write_failed()
+        elif self._close_code is not None:
+            self._start_close()
+        elif self._queue:
+            self._flusher = self._loop.create_task(self._flush())
+            self._flusher.add_done_callback(self._write_done)
+
+    async def _flush(self) -> None:
+        queue = self._queue
+        while queue:
+            frame, _ = queue.pop(0)
+            self._queued_chars -= len(frame)
+            await self._send({"type": "websocket.send", "text": frame})
+
+    def _write_failed(self) -> None:
+        logger.debug("Socket %s: write failed; the client is gone", self.id, exc_info=True)
+        self.closed = True  # the reader will see the disconnect
+        self._queue.clear()
+        self._queued_chars = 0
+
+    def _drop_oldest_droppable(self, room: int) -> bool:
+        """Drop the oldest droppable frames until ``room`` more chars (and one more frame) fit."""
+        limits, queue = self._limits, self._queue
+        kept: list[tuple[str, bool]] = []
+        while queue and (
+            len(queue) + len(kept) >= limits.max_queue or self._queued_chars + room > limits.max_queue_bytes
+        ):
+            frame, droppable = queue.pop(0)
+            if droppable:
+                self._queued_chars -= len(frame)
+            else:
+                kept.append((frame, droppable))
+        queue[:0] = kept
+        return len(queue) < limits.max_queue and self._queued_chars + room <= limits.max_queue_bytes
+
+    def close(
+        self, code: int = WS_1000_NORMAL_CLOSURE, reason: str = "", *, cause: str | None = None, flush: bool = True
+    ) -> None:
+        """Close the socket with ``code``, even if the client stopped reading.
+
+        With ``flush`` the frames already queued go first (the answers a client should see before
+        the close), unless the client does not take them within a few seconds; without it they
+        are dropped and a write in progress is abandoned.
+        """
+        if self._close_code is not None or self.closed:
+            return
+        self._close_code = code
+        self._close_reason = reason
+        self.close_cause = cause
+        if self._flusher is None:
+            self._start_close()
+        elif flush:
+            self._loop.call_later(FLUSH_GRACE, self._abandon_writes)
+        else:
+            self._abandon_writes()
+
+    def _abandon_writes(self) -> None:
+        if self.closed or self._closer is not None:
+            return
+        self._queue.clear()
+        self._queued_chars = 0
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None and not flusher.done():
+            flusher.cancel()
+        self._start_close()
+
+    def _start_close(self) -> None:
+        if self._closer is None:
+            self._closer = self._loop.create_task(self._send_close())
+
+    async def _send_close(self) -> None:
+        self._queue.clear()
+        self._queued_chars = 0
+        try:
+            await self._send({"type": "websocket.close", "code": self._close_code, "reason": self._close_reason})
+        except Exception:
+            logger.debug("Socket %s: close failed", self.id, exc_info=True)
         finally:
             self.closed = True
+
+    def start(self) -> None:
+        if self._limits.idle_timeout is not None:
+            self._idle_timer = self._loop.call_later(self._limits.idle_timeout, self._check_idle)
+
+    async def stop(self) -> None:
+        """The connection is gone: drop whatever is queued and stop writing."""
+        self.closed = True
+        self._queue.clear()
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        for task in (self._flusher, self._closer):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._flusher = self._closer = None
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def admit(self) -> bool:
+        """Record a client frame: refresh the idle clock and take a rate-limit token if limited."""
+        now = self._loop.time()
+        rate_limit = self._limits.rate_limit
+        if rate_limit is not None:
+            rate, burst = rate_limit
+            self._tokens = min(float(burst), self._tokens + (now - self.last_seen) * rate)
+        self.last_seen = now
+        if rate_limit is None:
+            return True
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        self._strikes += 1
+        if self._strikes >= self._limits.rate_limit_strikes:
+            logger.warning("Socket %s: rate limit exceeded %d times; closing it", self.id, self._strikes)
+            self.close(WS_1008_POLICY_VIOLATION, "Rate limit exceeded", cause="rate_limit")
+        return False
+
+    def _check_idle(self) -> None:
+        timeout = self._limits.idle_timeout
+        if timeout is None or self.closed:
+            return
+        idle = self._loop.time() - self.last_seen
+        if idle >= timeout:
+            logger.info("Socket %s: no frame for %.0fs; closing it", self.id, idle)
+            self.close(WS_1001_GOING_AWAY, "Idle timeout", cause="idle")
+        else:
+            self._idle_timer = self._loop.call_later(timeout - idle, self._check_idle)

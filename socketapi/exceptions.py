@@ -12,7 +12,9 @@
           ├── NotSubscribed
           ├── InvalidParameters     the client's data failed validation
           ├── JoinRefused           raised by Channel.join to refuse a subscriber
+          ├── LimitExceeded         a per-socket limit (channels joined, rate, action time)
           └── HandlerError          wraps any other exception a handler raised
+     ConnectRefused                raise from the connect hook to refuse a socket (HTTP 403)
 
 Every ``FrameError`` carries the exact message the client sees and a stable machine-readable
 ``code`` (sent with the error when the client's frame had a ``ref``). Any other exception
@@ -108,6 +110,22 @@ class JoinRefused(FrameError):
 
     def __init__(self, message: str = "Join refused.", *, data: Any = None) -> None:
         super().__init__(message, data=data)
+
+
+class LimitExceeded(FrameError):
+    """A per-socket limit was hit; ``code`` says which."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ConnectRefused(SocketAPIError):
+    """Raise from the ``on_connect`` hook to refuse the socket at the handshake (HTTP 403)."""
+
+    def __init__(self, reason: str = "Connection refused.") -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class HandlerError(FrameError):

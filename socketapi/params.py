@@ -11,11 +11,11 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import Callable
-from typing import Annotated, Any, get_args, get_origin
+from typing import Annotated, Any, NotRequired, get_args, get_origin
 
 from pydantic import ConfigDict as _ConfigDict
 from pydantic import TypeAdapter, ValidationError
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from .exceptions import ImproperlyConfigured, InvalidParameters
 
@@ -57,17 +57,20 @@ class _Dependency:
 class ParamPlan:
     """The compiled parameters of one handler."""
 
-    __slots__ = ("_adapter", "dependencies", "names")
+    __slots__ = ("_adapter", "dependencies", "injected", "names", "simple")
 
     def __init__(
         self,
         adapter: TypeAdapter[dict[str, Any]] | None,
         dependencies: list[_Dependency],
         names: tuple[str, ...],
+        injected: tuple[str, ...] = (),
     ) -> None:
         self._adapter = adapter
         self.dependencies = dependencies
         self.names = names
+        self.injected = injected  # parameters that receive the current socket
+        self.simple = not dependencies and not injected  # validate() alone gives the arguments
 
     def validate(self, data: dict[str, Any], error: str) -> dict[str, Any]:
         """Validate the plain parameters only (no dependency runs)."""
@@ -78,14 +81,16 @@ class ParamPlan:
         except ValidationError as exc:
             raise InvalidParameters(error, exc.errors(include_url=False)) from None
 
-    async def resolve(self, data: dict[str, Any], error: str) -> dict[str, Any]:
+    async def resolve(self, data: dict[str, Any], error: str, socket: Any = None) -> dict[str, Any]:
         """Validate ``data`` and run the dependencies: the keyword arguments for the handler."""
         values = self.validate(data, error)
+        for name in self.injected:
+            values[name] = socket
         for dep in self.dependencies:
             sub = data.get(dep.name, {})
             if not isinstance(sub, dict):
                 raise InvalidParameters(error, [{"loc": (dep.name,), "msg": "expected an object"}])
-            kwargs = await dep.plan.resolve(sub, error)
+            kwargs = await dep.plan.resolve(sub, error, socket)
             result = dep.call(**kwargs)
             values[dep.name] = await result if dep.is_async else result
         return values
@@ -131,6 +136,7 @@ def compile_signature(
     fields: dict[str, Any] = {}
     dependencies: list[_Dependency] = []
     names: list[str] = []
+    injected: list[str] = []
     allow_extra = False
     for param in parameters:
         if param.kind is inspect.Parameter.VAR_KEYWORD:
@@ -146,6 +152,9 @@ def compile_signature(
         if select is not None and not select(param.name, meta):
             continue
         names.append(param.name)
+        if getattr(base, "__socketapi_inject__", None) == "socket":
+            injected.append(param.name)
+            continue
         depends = next((m for m in meta if isinstance(m, Depends)), None)
         if depends is not None:
             sub_plan = compile_signature(depends.dependency)
@@ -163,7 +172,7 @@ def compile_signature(
             adapter = TypeAdapter(typed_dict)
         except Exception as exc:
             raise ImproperlyConfigured(f"Cannot build a validator for {func.__qualname__}: {exc}") from exc
-    return ParamPlan(adapter, dependencies, tuple(names))
+    return ParamPlan(adapter, dependencies, tuple(names), tuple(injected))
 
 
 def only_required_on_subscribe(extra: frozenset[str] = frozenset()) -> Callable[[str, list[Any]], bool]:

@@ -73,7 +73,7 @@ class JSONWire:
             raise DecodeError(InvalidFrame("Binary frames are not supported; send JSON as text."))
         try:
             obj = from_json(raw)
-        except (ValueError, RecursionError):
+        except (ValueError, TypeError, RecursionError):  # TypeError: text that is not valid Unicode
             raise DecodeError(InvalidFrame("Invalid JSON.")) from None
         if not isinstance(obj, dict):
             raise DecodeError(InvalidFrame("A message must be a JSON object."))
@@ -91,7 +91,7 @@ class JSONWire:
             raise DecodeError(InvalidFrame("Channel is required."), ref)
         if channel is None:
             raise DecodeError(InvalidFrame("'channel' must be a string."), ref)
-        if message_type not in INBOUND_TYPES:
+        if not isinstance(message_type, str) or message_type not in INBOUND_TYPES:
             raise DecodeError(UnknownMessageType(message_type), ref, channel)
         data = obj.get("data", {})
         if not isinstance(data, dict):

@@ -11,13 +11,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from .exceptions import FrameError, NotSubscribed, UnknownAction, UnknownChannel, as_frame_error
+from . import _eager
+from .exceptions import (
+    FrameError,
+    HandlerError,
+    InvalidFrame,
+    LimitExceeded,
+    NotSubscribed,
+    UnknownAction,
+    UnknownChannel,
+    as_frame_error,
+)
 from .protocol import DecodeError, Inbound, WireFormat
 from .pubsub import Broadcast, Hub
+from .settings import Limits
 
 if TYPE_CHECKING:
     from .actions import ActionRoute
@@ -29,13 +39,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger("socketapi")
 
 State = Literal["joining", "joined", "failed", "closed"]
+_ACTION_TIMEOUT = "socketapi: action timeout"  # the cancel message that tells a timeout from a disconnect
 Job = tuple[Callable[..., Awaitable[None]], tuple[Any, ...]]
 
 
 class ChannelProcess:
     """One subscriber: a Channel instance, its ordered mailbox, and its place in the hub."""
 
-    __slots__ = ("_mailbox", "_runner", "_sup", "channel", "muted", "route", "state", "topic")
+    __slots__ = ("_draining", "_mailbox", "_runner", "_sup", "channel", "muted", "route", "state", "topic")
 
     def __init__(self, supervisor: Supervisor, route: ChannelRoute, topic: str, params: dict[str, str]) -> None:
         self._sup = supervisor
@@ -43,8 +54,9 @@ class ChannelProcess:
         self.topic = topic
         self.state: State = "joining"
         self.muted = False  # set on unsubscribe: no broadcast reaches a leaving subscriber
-        self._mailbox: deque[Job] = deque()
+        self._mailbox: list[Job] = []  # short-lived and small: a list costs far less than a deque
         self._runner: asyncio.Task[None] | None = None
+        self._draining = False
         channel = self.channel = route.cls()
         channel.socket = supervisor.socket
         channel.topic_name = topic
@@ -55,15 +67,19 @@ class ChannelProcess:
 
     def submit(self, job: Callable[..., Awaitable[None]], *args: Any) -> None:
         self._mailbox.append((job, args))
-        if self._runner is None:
-            self._runner = asyncio.create_task(self._drain())
+        if not self._draining:
+            self._draining = True  # set first: a submit made while the drain starts eagerly joins it
+            runner = _eager.spawn(self._drain())
+            if not runner.done():
+                self._runner = runner
 
     async def _drain(self) -> None:
         try:
             while self._mailbox:
-                job, args = self._mailbox.popleft()
+                job, args = self._mailbox.pop(0)
                 await job(*args)
         finally:
+            self._draining = False
             self._runner = None
 
     # -- Subscriber (called by the hub, possibly from another thread) ----------------------
@@ -74,12 +90,12 @@ class ChannelProcess:
         if message.event is not None and message.event in self.route.intercept:
             self._sup.socket.call_soon(lambda: self.submit(self._handle_out, message))
         else:
-            self._sup.socket.send_frame(message.frame(self._sup.encode_broadcast))
+            self._sup.socket.send_frame(message.frame(self._sup.encode_broadcast), self.route.overflow)
 
     # -- ChannelContext (called by the Channel instance) -----------------------------------
 
     async def push(self, event: str | None, data: JSON) -> None:
-        self._sup.socket.send_frame(self._sup.wire.push(self.topic, event, data))
+        self._sup.socket.send_frame(self._sup.wire.push(self.topic, event, data), self.route.overflow)
 
     async def broadcast(self, event: str | None, data: JSON, *, include_self: bool) -> None:
         message = Broadcast.encode(self.topic, data, event)
@@ -97,7 +113,9 @@ class ChannelProcess:
             kwargs: dict[str, Any] = {}
             if route.join_plan is not None:
                 raw = {**data, **channel.params}  # the topic's own parameters cannot be overridden
-                kwargs = await route.join_plan.resolve(raw, f"Invalid parameters for action '{self.topic}'")
+                error = f"Invalid parameters for action '{self.topic}'"
+                plan = route.join_plan
+                kwargs = plan.validate(raw, error) if plan.simple else await plan.resolve(raw, error, sup.socket)
                 for name in route.pattern.params:
                     if name in kwargs:
                         channel.params[name] = kwargs[name]
@@ -130,7 +148,8 @@ class ChannelProcess:
                 raise NotSubscribed(self.topic)
             handler = self.route.events.get(event)
             if handler is not None:
-                kwargs = await handler.plan.resolve(data, f"Invalid parameters for event '{event}'")
+                plan, error = handler.plan, f"Invalid parameters for event '{event}'"
+                kwargs = plan.validate(data, error) if plan.simple else await plan.resolve(data, error, sup.socket)
                 result = await handler.method(self.channel, **kwargs)
             else:
                 result = await self.channel.handle_in(event, data)
@@ -153,7 +172,7 @@ class ChannelProcess:
                 await self._shutdown("left")
             self._sup.socket.send_frame(self._sup.wire.unsubscribed(self.topic, ref))
         finally:
-            self._sup.leaving.discard(self)
+            self._sup.leaving.pop(self, None)
 
     async def finish(self) -> None:
         """Let an unsubscribe in progress complete (its ``leave`` runs once, with ``"left"``)."""
@@ -203,24 +222,61 @@ class ChannelProcess:
 class Supervisor:
     """Routes one socket's frames to actions and channel instances."""
 
-    def __init__(self, socket: Socket, router: Router, hub: Hub, wire: WireFormat) -> None:
+    __slots__ = (
+        "_deadline_timer",
+        "_tasks",
+        "encode_broadcast",
+        "hub",
+        "joined",
+        "leaving",
+        "limits",
+        "router",
+        "socket",
+        "wire",
+    )
+
+    def __init__(
+        self,
+        socket: Socket,
+        router: Router,
+        hub: Hub,
+        wire: WireFormat,
+        limits: Limits | None = None,
+        encode_broadcast: Callable[[Broadcast], str] | None = None,
+    ) -> None:
         self.socket = socket
+        self.limits = limits or Limits()
         self.router = router
         self.hub = hub
         self.wire = wire
-        self.encode_broadcast = wire.broadcast  # bound once: the key of each broadcast's frame cache
+        # The key of each broadcast's frame cache: pass one object for all sockets of an app.
+        self.encode_broadcast = encode_broadcast or wire.broadcast
         self.joined: dict[str, ChannelProcess] = {}
-        self.leaving: set[ChannelProcess] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.leaving: dict[ChannelProcess, None] = {}  # dicts as sets: an empty dict is a third of an empty set
+        self._tasks: dict[asyncio.Task[None], float] = {}  # running actions and their deadlines
+        self._deadline_timer: asyncio.TimerHandle | None = None
 
     def handle(self, raw: str | bytes) -> None:
         """Dispatch one frame. Never awaits: the reader goes straight back to the socket."""
+        if not self.socket.admit():
+            self.report(LimitExceeded("Rate limit exceeded; frame dropped.", "rate_limited"), None, None)
+            return
         try:
             frame = self.wire.decode(raw)
         except DecodeError as exc:
             logger.debug("Socket %s: bad frame: %s", self.socket.id, exc.error.message)
             self.socket.send_frame(self.wire.error(exc.error, ref=exc.ref, channel=exc.channel))
             return
+        except Exception as exc:
+            logger.exception("Socket %s: the wire format failed to decode a frame", self.socket.id)
+            self.socket.send_frame(self.wire.error(InvalidFrame(f"Undecodable frame: {exc}")))
+            return
+        try:
+            self._dispatch(frame)
+        except Exception as exc:  # a bug of ours must cost one frame, never the socket
+            self.report(exc, frame.ref, frame.channel or None)
+
+    def _dispatch(self, frame: Inbound) -> None:
         kind = frame.type
         if kind == "action":
             self._action(frame)
@@ -242,17 +298,51 @@ class Supervisor:
         if route is None:
             self.report(UnknownAction(frame.channel), frame.ref, frame.channel)
             return
-        task = asyncio.create_task(self._run_action(route, frame))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task = _eager.spawn(self._run_action(route, frame))
+        if task.done():
+            return
+        task.add_done_callback(self._forget_task)
+        timeout = self.limits.action_timeout
+        if timeout is not None:
+            loop = asyncio.get_running_loop()
+            self._tasks[task] = loop.time() + timeout
+            if self._deadline_timer is None:
+                self._deadline_timer = loop.call_at(self._tasks[task], self._expire_actions)
+        else:
+            self._tasks[task] = float("inf")
+
+    def _expire_actions(self) -> None:
+        """Cancel the actions past their deadline: one timer per socket, not one per action."""
+        self._deadline_timer = None
+        now = asyncio.get_running_loop().time()
+        for task, deadline in list(self._tasks.items()):  # in start order, so in deadline order
+            if deadline > now:
+                self._deadline_timer = asyncio.get_running_loop().call_at(deadline, self._expire_actions)
+                return
+            task.cancel(_ACTION_TIMEOUT)
 
     async def _run_action(self, route: ActionRoute, frame: Inbound) -> None:
         try:
-            kwargs = await route.plan.resolve(frame.data, f"Invalid parameters for action '{frame.channel}'")
-            action = route.cls()
-            action.socket = self.socket
-            result = await action.handle(**kwargs)
+            error = f"Invalid parameters for action '{frame.channel}'"
+            plan = route.plan
+            kwargs = (
+                plan.validate(frame.data, error) if plan.simple else await plan.resolve(frame.data, error, self.socket)
+            )
+            if route.function is not None:
+                result = await route.function(**kwargs)
+            else:
+                action = route.cls()
+                action.socket = self.socket
+                result = await action.handle(**kwargs)
             self.socket.send_frame(self.wire.action_result(frame.channel, result, frame.ref))
+        except asyncio.CancelledError as exc:
+            if exc.args != (_ACTION_TIMEOUT,):
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            limit = f"Action '{frame.channel}' timed out after {self.limits.action_timeout:g}s."
+            self.report(LimitExceeded(limit, "timeout"), frame.ref, frame.channel)
         except Exception as exc:
             self.report(exc, frame.ref, frame.channel)
 
@@ -262,6 +352,10 @@ class Supervisor:
             match = self.router.match_channel(frame.channel)
             if match is None:
                 self.report(UnknownChannel(frame.channel), frame.ref, frame.channel)
+                return
+            if len(self.joined) >= self.limits.max_channels:
+                limit = f"Too many channels joined; the limit is {self.limits.max_channels}."
+                self.report(LimitExceeded(limit, "too_many_channels"), frame.ref, frame.channel)
                 return
             route, params = match
             process = self.joined[frame.channel] = ChannelProcess(self, route, frame.channel, params)
@@ -273,8 +367,11 @@ class Supervisor:
             self.socket.send_frame(self.wire.unsubscribed(frame.channel, frame.ref))
             return
         process.muted = True
-        self.leaving.add(process)
+        self.leaving[process] = None
         process.submit(process.leave, frame.ref)
+
+    def _forget_task(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
 
     def forget(self, process: ChannelProcess) -> None:
         """Drop a process whose join failed (unless a newer one took its topic)."""
@@ -288,6 +385,8 @@ class Supervisor:
             logger.debug("Socket %s: %s", self.socket.id, error.message)
         else:
             logger.error("Socket %s: handler for %r raised", self.socket.id, channel, exc_info=exc)
+            if self.limits.hide_error_details:
+                error = HandlerError("Internal server error.")
         try:
             frame = self.wire.error(error, ref=ref, channel=channel)
         except Exception:  # the error's own data does not serialize
@@ -296,7 +395,10 @@ class Supervisor:
         self.socket.send_frame(frame)
 
     async def close(self, reason: str) -> None:
-        """Tear down: cancel running actions, then ``leave`` every joined channel once."""
+        """Tear down: cancel running actions, then ``leave`` every joined channel once (idempotent)."""
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+            self._deadline_timer = None
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

@@ -52,6 +52,11 @@ class SocketSession:
         self._pending: list[Frame] = []
         self._refs = itertools.count(1)
 
+    @property
+    def pending(self) -> list[Frame]:
+        """Frames already received but not yet taken by a ``receive_*`` call, oldest first."""
+        return list(self._pending)
+
     # -- raw frames ------------------------------------------------------------------------
 
     def send(self, frame: Frame) -> None:

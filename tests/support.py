@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,19 +51,44 @@ def _wait_listening(process: subprocess.Popen[bytes], port: int, timeout: float)
 
 
 @contextlib.contextmanager
-def serve(app: str, *, env: dict[str, str] | None = None, port: int | None = None, timeout: float = 20) -> Iterator[Server]:
-    """Run ``uvicorn app`` on 127.0.0.1 until the block ends; stops only the process it started."""
+def serve(
+    app: str,
+    *,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+    timeout: float = 20,
+    log: Path | None = None,
+    args: tuple[str, ...] = (),
+) -> Iterator[Server]:
+    """Run ``uvicorn app`` on 127.0.0.1 until the block ends; stops only the process it started.
+
+    With ``log``, the server's output (socketapi logs at debug level) goes to that file.
+    """
     port = port or free_port()
+    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), *args]
+    output = open(log, "wb") if log else None  # noqa: SIM115 - closed in finally
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        [*command, "--log-level", "debug" if log else "warning"],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        stdout=output,
+        stderr=subprocess.STDOUT if output else None,
     )
     try:
         _wait_listening(process, port, timeout)
         yield Server(process, port)
     finally:
         stop(process)
+        if output:
+            output.close()
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 15) -> int:
@@ -74,3 +101,111 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 15) -> int:
             process.kill()
             process.wait()
     return process.returncode
+
+
+class RawClient:
+    """A bare-socket WebSocket client that can stop reading: a slow consumer, for real.
+
+    Its receive buffer is tiny, so once it stops reading the server's writes block after a few KiB.
+    """
+
+    def __init__(self, port: int, *, rcvbuf: int = 4096) -> None:
+        import base64
+
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(10)
+        self.sock.connect(("127.0.0.1", port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            (
+                f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        response = b""
+        while b"\r\n\r\n" not in response:
+            chunk = self.sock.recv(1)
+            if not chunk:
+                raise ConnectionError("closed during the handshake")
+            response += chunk
+        if not response.startswith(b"HTTP/1.1 101"):
+            raise ConnectionError(response.decode(errors="replace"))
+
+    def send_text(self, text: str) -> None:
+        payload = text.encode()
+        mask = os.urandom(4)
+        header = bytearray([0x81])
+        if len(payload) < 126:
+            header.append(0x80 | len(payload))
+        elif len(payload) < 65536:
+            header += bytes([0x80 | 126]) + len(payload).to_bytes(2, "big")
+        else:
+            header += bytes([0x80 | 127]) + len(payload).to_bytes(8, "big")
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.sock.sendall(bytes(header) + mask + masked)
+
+    def read_until_closed(self, timeout: float = 20, until: bytes | None = None) -> tuple[list[bytes], int | None]:
+        """Read frames until the server closes (or a text frame contains ``until``): (texts, close code)."""
+        self.sock.settimeout(timeout)
+        data = b""
+        texts: list[bytes] = []
+        i = 0
+        while True:
+            while True:  # parse every complete frame in data[i:]
+                if i + 2 > len(data):
+                    break
+                opcode, length, start = data[i] & 0x0F, data[i + 1] & 0x7F, i + 2
+                if length == 126:
+                    length, start = int.from_bytes(data[start : start + 2], "big"), start + 2
+                elif length == 127:
+                    length, start = int.from_bytes(data[start : start + 8], "big"), start + 8
+                if start + length > len(data):
+                    break
+                payload, i = data[start : start + length], start + length
+                if opcode == 0x8:
+                    return texts, int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+                if opcode == 0x1:
+                    texts.append(payload)
+                    if until is not None and until in payload:
+                        return texts, None
+            try:
+                chunk = self.sock.recv(65536)
+            except OSError:
+                return texts, None
+            if not chunk:
+                return texts, None
+            data += chunk
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Client:
+    """A real WebSocket client (the ``websockets`` library) speaking JSON frames, with bounded waits."""
+
+    def __init__(self, url: str, timeout: float = 5, **kwargs: Any) -> None:
+        from websockets.sync.client import connect
+
+        self.timeout = timeout
+        self._stack = contextlib.ExitStack()
+        self.ws = self._stack.enter_context(connect(url, open_timeout=timeout, **kwargs))
+
+    def send(self, frame: dict[str, Any] | str | bytes) -> None:
+        self.ws.send(frame if isinstance(frame, (str, bytes)) else json.dumps(frame))
+
+    def recv(self) -> dict[str, Any]:
+        frame: dict[str, Any] = json.loads(self.ws.recv(timeout=self.timeout))
+        return frame
+
+    def call(self, action: str, data: dict[str, Any] | None = None) -> Any:
+        self.send({"type": "action", "channel": action, "data": data or {}, "ref": action})
+        while True:
+            frame = self.recv()
+            if frame.get("ref") == action:
+                if frame["type"] == "error":
+                    raise AssertionError(frame)
+                return frame.get("data")
+
+    def close(self) -> None:
+        self._stack.close()

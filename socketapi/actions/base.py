@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..exceptions import ImproperlyConfigured
@@ -40,7 +41,7 @@ class Action:
 class ActionRoute:
     """A registered action class with its validator, compiled once."""
 
-    __slots__ = ("cls", "name", "plan")
+    __slots__ = ("cls", "function", "name", "plan")
 
     def __init__(self, cls: type[Action]) -> None:
         if not (isinstance(cls, type) and issubclass(cls, Action)):
@@ -55,6 +56,8 @@ class ActionRoute:
         self.cls = cls
         self.name = name
         self.plan = cls.__socketapi_plan__()
+        # A function action needs no instance per call: the supervisor calls the function itself.
+        self.function: Callable[..., Awaitable[Any]] | None = getattr(cls, "_func", None)
 
     def __repr__(self) -> str:
         return f"ActionRoute({self.name!r}, {self.cls.__qualname__})"

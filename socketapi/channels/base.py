@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ..exceptions import UnknownEvent
 from ..params import ParamPlan, compile_signature
+from ..settings import OverflowPolicy
 from .topics import TopicPattern
 
 if TYPE_CHECKING:
@@ -55,8 +56,12 @@ class Channel:
       gone) or ``"shutdown"`` (server stopping); runs once for every successful join.
     """
 
+    # The engine's attributes live in slots, so an instance's __dict__ holds only the user's state.
+    __slots__ = ("__dict__", "_context", "params", "socket", "topic_name")
+
     topic: ClassVar[str]
     intercept: ClassVar[frozenset[str] | set[str]] = frozenset()
+    overflow: ClassVar[OverflowPolicy | None] = None  # this channel's frames on a full queue; None: the app's
 
     socket: SocketInfo
     topic_name: str

@@ -24,7 +24,7 @@ class EventHandler:
 class ChannelRoute:
     """Everything the supervisor needs to run subscribers of one channel class."""
 
-    __slots__ = ("cls", "events", "intercept", "join_plan", "pattern")
+    __slots__ = ("cls", "events", "intercept", "join_plan", "overflow", "pattern")
 
     def __init__(self, cls: type[Channel]) -> None:
         if not (isinstance(cls, type) and issubclass(cls, Channel)):
@@ -39,6 +39,9 @@ class ChannelRoute:
         self.pattern = TopicPattern(topic)
         self.join_plan = compile_join_plan(cls, self.pattern)
         self.intercept = frozenset(cls.intercept)
+        if cls.overflow not in (None, "close", "drop_oldest"):
+            raise ImproperlyConfigured(f"{cls.__qualname__}.overflow must be 'close', 'drop_oldest' or None")
+        self.overflow = cls.overflow
         self.events: dict[str, EventHandler] = {}
         for klass in reversed(cls.__mro__):
             for attr in vars(klass).values():

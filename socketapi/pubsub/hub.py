@@ -273,6 +273,9 @@ class Hub:
                 )
             else:
                 logger.debug("Broadcast on %r not relayed to other nodes: %s", message.topic, exc)
+        # Let the sockets' writers run: a handler broadcasting in a tight loop must not fill
+        # every subscriber's queue (and trip its overflow policy) before any of them could write.
+        await asyncio.sleep(0)
 
     async def _relay(self, topic: str, envelope: bytes) -> None:
         if self._listener is None:

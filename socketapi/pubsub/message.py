@@ -19,7 +19,7 @@ class Broadcast:
     so a broadcast to ten thousand subscribers is serialized once, not ten thousand times.
     """
 
-    __slots__ = ("_data", "_frames", "event", "payload", "topic")
+    __slots__ = ("_data", "_frames", "_last", "event", "payload", "topic")
 
     def __init__(self, topic: str, event: str | None, payload: bytes, data: Any = _UNSET) -> None:
         self.topic = topic
@@ -27,6 +27,7 @@ class Broadcast:
         self.payload = payload
         self._data = data
         self._frames: dict[Callable[[Broadcast], str], str] = {}
+        self._last: tuple[Callable[[Broadcast], str], str] | None = None
 
     @classmethod
     def encode(cls, topic: str, data: Any, event: str | None = None) -> Broadcast:
@@ -40,11 +41,15 @@ class Broadcast:
         return self._data
 
     def frame(self, encoder: Callable[[Broadcast], str]) -> str:
+        last = self._last
+        if last is not None and last[0] is encoder:  # every subscriber of one app shares one encoder
+            return last[1]
         try:
-            return self._frames[encoder]
+            text = self._frames[encoder]
         except KeyError:
             text = self._frames[encoder] = encoder(self)
-            return text
+        self._last = (encoder, text)
+        return text
 
     def to_envelope(self, node_id: str) -> bytes:
         """The bytes that cross the broker: a JSON header line, then the encoded payload."""

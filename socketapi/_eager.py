@@ -1,0 +1,73 @@
+"""Start a coroutine now, and make it a task only if it has to wait.
+
+Most sends, replies and handlers finish without ever waiting for I/O. Running them to their
+first suspension point in the caller, instead of scheduling a task for each, removes a task
+creation and a trip through the event loop per frame (what Python 3.12's eager task factory
+does; 3.11 has no such factory). Work that does suspend continues as an ordinary task, so a
+slow handler or a slow client still never blocks the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Coroutine
+from types import CoroutineType
+from typing import Any
+
+NATIVE = sys.version_info >= (3, 12)  # asyncio.Task(..., eager_start=True) exists
+
+
+def start(coro: Awaitable[Any], *, name: str | None = None) -> asyncio.Future[Any] | None:
+    """Run ``coro`` until it finishes (return ``None``) or first suspends (return the task that finishes it).
+
+    Exceptions the coroutine raises before suspending propagate to the caller. An awaitable that
+    is not a coroutine is simply scheduled.
+    """
+    if type(coro) is not CoroutineType:  # (an exact type check: the ABC's isinstance is slow)
+        return asyncio.ensure_future(coro)
+    if NATIVE:  # the real thing: current_task() is right while the coroutine runs eagerly
+        task: asyncio.Task[Any] = asyncio.Task(coro, eager_start=True, name=name)  # type: ignore[call-arg,unused-ignore]
+        if not task.done():
+            return task
+        task.result()  # re-raise what it raised
+        return None
+    try:
+        awaiting = coro.send(None)
+    except StopIteration:
+        return None
+    return asyncio.get_running_loop().create_task(_resume(coro, awaiting), name=name)
+
+
+async def _resume(coro: Coroutine[Any, Any, Any], awaiting: Any) -> Any:
+    """Drive a started coroutine the way a Task would: wait for what it waits for, then resume it."""
+    while True:
+        try:
+            if awaiting is None:  # a bare yield (asyncio.sleep(0)): give the loop one turn
+                await asyncio.sleep(0)
+            else:
+                awaiting._asyncio_future_blocking = False
+                try:
+                    await awaiting
+                except asyncio.CancelledError:
+                    if not awaiting.cancelled():  # we were cancelled, not the future
+                        raise
+                except Exception:  # the coroutine reads the outcome itself when resumed
+                    pass
+        except asyncio.CancelledError:
+            try:
+                awaiting = coro.throw(asyncio.CancelledError())
+            except StopIteration as done:
+                return done.value
+            continue
+        try:
+            awaiting = coro.send(None)
+        except StopIteration as done:
+            return done.value
+
+
+def spawn(coro: Coroutine[Any, Any, Any], *, name: str | None = None) -> asyncio.Task[Any]:
+    """A task for user code: eager where Python supports it properly (3.12+), an ordinary task before."""
+    if NATIVE:
+        return asyncio.Task(coro, eager_start=True, name=name)  # type: ignore[call-arg,unused-ignore]
+    return asyncio.get_running_loop().create_task(coro, name=name)
