@@ -87,8 +87,12 @@ class RedisBackend(PubSubBackend):
         self.where = options.get("path") or f"{options.get('host', 'localhost')}:{options.get('port', 6379)}"
         self._connection_class: type[AbstractConnection] = options.pop("connection_class", Connection)
         options.setdefault("socket_connect_timeout", 5.0)
-        # Our own framing (RESP2 arrays, raw bytes) and our own reconnection policy.
-        options.update(protocol=2, decode_responses=False, retry=Retry(NoBackoff(), 0))
+        self._timeout = float(options.get("socket_timeout") or 5.0)  # for connecting and for replies
+        # Our own framing (RESP2 arrays, raw bytes) and our own reconnection policy. No socket
+        # timeout: with one, redis-py writes a command from a task of its own, which the end of
+        # an event loop may cancel before it wrote anything; without, the write happens in the
+        # caller's task before its first await, and timeouts are applied per read instead.
+        options.update(protocol=2, decode_responses=False, retry=Retry(NoBackoff(), 0), socket_timeout=None)
         self._options = options
         self._channel_prefix = self.prefix.encode()
         self._topics: set[str] = set()
@@ -143,8 +147,9 @@ class RedisBackend(PubSubBackend):
     async def disconnect(self) -> None:
         tasks, self._tasks = self._tasks, []
         if self._outbox and tasks and all(not task.done() for task in tasks):
-            with contextlib.suppress(asyncio.TimeoutError):  # let the writer send what is queued
-                await asyncio.wait_for(self._outbox_idle.wait(), _FLUSH_TIMEOUT)
+            with contextlib.suppress(TimeoutError):  # let the writer send what is queued
+                async with asyncio.timeout(_FLUSH_TIMEOUT):
+                    await self._outbox_idle.wait()
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -198,12 +203,7 @@ class RedisBackend(PubSubBackend):
 
     async def _open(self) -> AbstractConnection:
         """Connect the subscription connection and subscribe to every topic we want."""
-        conn = self._connection_class(**self._options)
-        try:
-            await conn.connect()  # type: ignore[no-untyped-call]
-        except BaseException:
-            await _close(conn)
-            raise
+        conn = await self._connect()
         # From here on, subscribe() sends its own SUBSCRIBE; the snapshot below covers the rest.
         self._sub = conn
         channels = [self.channel(topic) for topic in self._topics]
@@ -359,31 +359,37 @@ class RedisBackend(PubSubBackend):
         if conn is None or not conn.is_connected:
             await _close(conn)
             self._pub = None
-            conn = self._connection_class(**self._options)
             try:
-                await conn.connect()  # type: ignore[no-untyped-call]
-            except BaseException as exc:
-                await _close(conn)
-                if isinstance(exc, asyncio.CancelledError):  # nothing was sent: disconnect() sends it
-                    self._outbox.extendleft(reversed(batch))
+                conn = await self._connect()
+            except asyncio.CancelledError:  # nothing was sent: disconnect() sends it
+                self._outbox.extendleft(reversed(batch))
                 raise
             self._pub = conn
         commands = [(b"PUBLISH", channel, message) for channel, message in batch]
+        # Written to the socket before this call first awaits (see socket_timeout in __init__).
         await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
         for _ in commands:
-            await conn.read_response()
+            if await conn.read_response(timeout=self._timeout) is None:
+                raise BackendError(f"no reply to PUBLISH within {self._timeout}s")
+
+    async def _connect(self) -> AbstractConnection:
+        conn = self._connection_class(**self._options)
+        try:
+            async with asyncio.timeout(float(self._options["socket_connect_timeout"] or 5.0) + self._timeout):
+                await conn.connect()  # type: ignore[no-untyped-call]
+        except BaseException:
+            await _close(conn)
+            raise
+        return conn
 
     async def _flush(self) -> None:
         """Send what is still queued, from the caller's task; what cannot be sent in time is lost."""
 
         queued = len(self._outbox)
-
-        async def send_all() -> None:
-            while self._outbox:
-                await self._publish(self._take_batch())
-
         try:
-            await asyncio.wait_for(send_all(), _FLUSH_TIMEOUT)
+            async with asyncio.timeout(_FLUSH_TIMEOUT):
+                while self._outbox:
+                    await self._publish(self._take_batch())
         except Exception as exc:
             logger.warning("Of %d broadcast(s) queued for Redis at %s, some are lost: %r", queued, self.where, exc)
         self._outbox.clear()
