@@ -18,6 +18,15 @@ from typing import Any
 NATIVE = sys.version_info >= (3, 12)  # asyncio.Task(..., eager_start=True) exists
 
 
+class Backlog:
+    """How many sockets have a write waiting for their client (process-wide, approximate across threads)."""
+
+    waiting = 0
+
+
+backlog = Backlog()
+
+
 def start(coro: Awaitable[Any], *, name: str | None = None) -> asyncio.Future[Any] | None:
     """Run ``coro`` until it finishes (return ``None``) or first suspends (return the task that finishes it).
 

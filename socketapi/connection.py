@@ -140,16 +140,21 @@ class Socket:
 
     def _write_now(self, frame: str) -> None:
         try:
-            self._flusher = _eager.start(self._send({"type": "websocket.send", "text": frame}))
+            self._set_flusher(_eager.start(self._send({"type": "websocket.send", "text": frame})))
         except Exception:
             self._write_failed()
             return
         if self._flusher is not None:
             self._flusher.add_done_callback(self._write_done)
 
+    def _set_flusher(self, flusher: asyncio.Future[Any] | None) -> None:
+        if (self._flusher is None) != (flusher is None):
+            _eager.backlog.waiting += 1 if flusher is not None else -1
+        self._flusher = flusher
+
     def _write_done(self, task: asyncio.Future[Any]) -> None:
         if self._flusher is task:
-            self._flusher = None
+            self._set_flusher(None)
         if task.cancelled():
             return
         if task.exception() is not None:
@@ -157,8 +162,9 @@ class Socket:
         elif self._close_code is not None:
             self._start_close()
         elif self._queue:
-            self._flusher = self._loop.create_task(self._flush())
-            self._flusher.add_done_callback(self._write_done)
+            flusher = self._loop.create_task(self._flush())
+            flusher.add_done_callback(self._write_done)
+            self._set_flusher(flusher)
 
     async def _flush(self) -> None:
         queue = self._queue
@@ -214,7 +220,8 @@ class Socket:
             return
         self._queue.clear()
         self._queued_chars = 0
-        flusher, self._flusher = self._flusher, None
+        flusher = self._flusher
+        self._set_flusher(None)
         if flusher is not None and not flusher.done():
             flusher.cancel()
         self._start_close()
@@ -243,12 +250,14 @@ class Socket:
         self._queue.clear()
         if self._idle_timer is not None:
             self._idle_timer.cancel()
-        for task in (self._flusher, self._closer):
+        flusher = self._flusher
+        self._set_flusher(None)
+        for task in (flusher, self._closer):
             if task is not None and not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-        self._flusher = self._closer = None
+        self._closer = None
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import AsyncGenerator, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .. import _eager
 from ..exceptions import BackendError
 from .message import Broadcast
 
@@ -273,9 +274,11 @@ class Hub:
                 )
             else:
                 logger.debug("Broadcast on %r not relayed to other nodes: %s", message.topic, exc)
-        # Let the sockets' writers run: a handler broadcasting in a tight loop must not fill
-        # every subscriber's queue (and trip its overflow policy) before any of them could write.
-        await asyncio.sleep(0)
+        if _eager.backlog.waiting:
+            # Some socket's write had to wait: let the loop flush it, or a handler broadcasting in
+            # a tight loop fills that subscriber's queue (and trips its overflow policy) before
+            # the client had any chance to take a frame.
+            await asyncio.sleep(0)
 
     async def _relay(self, topic: str, envelope: bytes) -> None:
         if self._listener is None:
