@@ -72,8 +72,8 @@ SCENARIOS = {
 }
 # Scenarios that have a name and a place in the table but cannot run yet.
 PLANNED = {
-    "fanout_redis": "fanout across two server processes joined by Redis pub/sub is not implemented: "
-    "socketapi's Redis backend does not exist yet.",
+    "fanout_redis": "fanout across two socketapi nodes joined by Redis has its own script, since only "
+    "socketapi has such a backend: python bench/scaling.py (see docs/scaling.md).",
 }
 
 

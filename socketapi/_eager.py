@@ -36,7 +36,8 @@ def start(coro: Awaitable[Any], *, name: str | None = None) -> asyncio.Future[An
     if type(coro) is not CoroutineType:  # (an exact type check: the ABC's isinstance is slow)
         return asyncio.ensure_future(coro)
     if NATIVE:  # the real thing: current_task() is right while the coroutine runs eagerly
-        task: asyncio.Task[Any] = asyncio.Task(coro, eager_start=True, name=name)  # type: ignore[call-arg,unused-ignore]
+        loop = asyncio.get_running_loop()
+        task: asyncio.Task[Any] = asyncio.Task(coro, loop=loop, eager_start=True, name=name)  # type: ignore[call-arg,unused-ignore]
         if not task.done():
             return task
         task.result()  # re-raise what it raised
@@ -78,5 +79,6 @@ async def _resume(coro: Coroutine[Any, Any, Any], awaiting: Any) -> Any:
 def spawn(coro: Coroutine[Any, Any, Any], *, name: str | None = None) -> asyncio.Task[Any]:
     """A task for user code: eager where Python supports it properly (3.12+), an ordinary task before."""
     if NATIVE:
-        return asyncio.Task(coro, eager_start=True, name=name)  # type: ignore[call-arg,unused-ignore]
+        loop = asyncio.get_running_loop()
+        return asyncio.Task(coro, loop=loop, eager_start=True, name=name)  # type: ignore[call-arg,unused-ignore]
     return asyncio.get_running_loop().create_task(coro, name=name)
