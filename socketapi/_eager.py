@@ -2,9 +2,18 @@
 
 Most sends, replies and handlers finish without ever waiting for I/O. Running them to their
 first suspension point in the caller, instead of scheduling a task for each, removes a task
-creation and a trip through the event loop per frame (what Python 3.12's eager task factory
-does; 3.11 has no such factory). Work that does suspend continues as an ordinary task, so a
-slow handler or a slow client still never blocks the caller.
+creation and a trip through the event loop per frame. Work that does suspend continues as an
+ordinary task, so a slow handler or a slow client still never blocks the caller.
+
+Two flavours, for two kinds of code:
+
+- :func:`start` drives the coroutine by hand and creates no Task unless it suspends. While it
+  runs eagerly, ``asyncio.current_task()`` is the caller's task, which would mislead
+  ``asyncio.timeout`` or an anyio cancel scope entered there. It is used only for the ASGI
+  server's ``send`` (uvicorn's WebSocket implementations take no timeout on that path), where
+  it is the cheapest: no object per frame written to each of thousands of subscribers.
+- :func:`spawn` is for user code (actions, channel hooks): a real Task, eager on Python 3.12+
+  (``eager_start=True``, with the right ``current_task()``), an ordinary one before.
 """
 
 from __future__ import annotations
@@ -35,13 +44,6 @@ def start(coro: Awaitable[Any], *, name: str | None = None) -> asyncio.Future[An
     """
     if type(coro) is not CoroutineType:  # (an exact type check: the ABC's isinstance is slow)
         return asyncio.ensure_future(coro)
-    if NATIVE:  # the real thing: current_task() is right while the coroutine runs eagerly
-        loop = asyncio.get_running_loop()
-        task: asyncio.Task[Any] = asyncio.Task(coro, loop=loop, eager_start=True, name=name)  # type: ignore[call-arg,unused-ignore]
-        if not task.done():
-            return task
-        task.result()  # re-raise what it raised
-        return None
     try:
         awaiting = coro.send(None)
     except StopIteration:
