@@ -140,12 +140,13 @@ class Socket:
 
     def _write_now(self, frame: str) -> None:
         try:
-            self._set_flusher(_eager.start(self._send({"type": "websocket.send", "text": frame})))
+            flusher = _eager.start(self._send({"type": "websocket.send", "text": frame}))
         except Exception:
             self._write_failed()
             return
-        if self._flusher is not None:
-            self._flusher.add_done_callback(self._write_done)
+        if flusher is not None:  # the write has to wait for the client: frames queue behind it
+            self._set_flusher(flusher)
+            flusher.add_done_callback(self._write_done)
 
     def _set_flusher(self, flusher: asyncio.Future[Any] | None) -> None:
         if (self._flusher is None) != (flusher is None):

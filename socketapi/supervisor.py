@@ -85,12 +85,14 @@ class ChannelProcess:
     # -- Subscriber (called by the hub, possibly from another thread) ----------------------
 
     def deliver(self, message: Broadcast) -> None:
+        # The hot path of every broadcast, once per subscriber: keep it to a few attribute reads.
         if self.muted or self.state != "joined":
             return
-        if message.event is not None and message.event in self.route.intercept:
-            self._sup.socket.call_soon(lambda: self.submit(self._handle_out, message))
+        route, sup = self.route, self._sup
+        if route.intercept and message.event in route.intercept:
+            sup.socket.call_soon(lambda: self.submit(self._handle_out, message))
         else:
-            self._sup.socket.send_frame(message.frame(self._sup.encode_broadcast), self.route.overflow)
+            sup.socket.send_frame(message.frame(sup.encode_broadcast), route.overflow)
 
     # -- ChannelContext (called by the Channel instance) -----------------------------------
 

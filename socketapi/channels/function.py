@@ -74,6 +74,11 @@ class ChannelFunction(Generic[P, R]):
             self._broadcasters.append(broadcaster)
 
     def topic_for(self, *args: Any, **kwargs: Any) -> str:
+        params = self.pattern.params
+        if not params:
+            return self.pattern.pattern
+        if not args and all(name in kwargs for name in params):  # the usual call: no binding needed
+            return self.pattern.format(kwargs)
         bound = self._signature.bind(*args, **kwargs)
         bound.apply_defaults()
         return self.pattern.format(bound.arguments)

@@ -296,9 +296,13 @@ class Hub:
         if entry is None:
             return
         # A snapshot: a subscriber may leave (even from another thread) while we iterate.
-        for subscriber in tuple(entry.subscribers):
-            if subscriber is not exclude:
+        if exclude is None:
+            for subscriber in tuple(entry.subscribers):
                 subscriber.deliver(message)
+        else:
+            for subscriber in tuple(entry.subscribers):
+                if subscriber is not exclude:
+                    subscriber.deliver(message)
 
     async def _listen(self) -> None:
         try:
