@@ -110,6 +110,11 @@ async def say_in_room(room_id: int, text: str) -> None:
     await room(room_id=room_id, text=text)
 
 
+@app.action("say_positionally")
+async def say_positionally(room_id: int) -> None:
+    await room(room_id, "positional")
+
+
 @app.channel("alerts")
 async def alerts(level: str, detail: Person | None = None) -> dict[str, Any]:
     return {"level": level, "detail": detail}
@@ -245,6 +250,14 @@ def test_dynamic_channel_names_route_broadcasts_to_the_concrete_topic() -> None:
         assert five.receive_json() == {"type": "data", "channel": "rooms/5", "data": {"room": 5, "text": "hi"}}
         six.send_json({"type": "action", "channel": "say_in_room", "data": {"room_id": 6, "text": "yo"}})
         assert six.receive_json() == {"type": "data", "channel": "rooms/6", "data": {"room": 6, "text": "yo"}}
+
+
+def test_channel_function_called_positionally_finds_its_topic() -> None:
+    with client.websocket_connect("/") as ws:
+        ws.send_json({"type": "subscribe", "channel": "rooms/8"})
+        assert ws.receive_json() == {"type": "subscribed", "channel": "rooms/8"}
+        frames = [call(ws, "say_positionally", {"room_id": 8}), ws.receive_json()]
+        assert {"type": "data", "channel": "rooms/8", "data": {"room": 8, "text": "positional"}} in frames
 
 
 def test_dynamic_channel_parameter_is_validated() -> None:
