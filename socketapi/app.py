@@ -24,7 +24,7 @@ from .pubsub import Broadcast, Hub, InMemoryBackend, PubSubBackend, backend_from
 from .router import Router
 from .settings import Limits, OverflowPolicy
 from .supervisor import Supervisor
-from .types import JSON
+from .types import JSON, Receive, Scope, Send
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -90,6 +90,7 @@ class SocketAPI(Starlette):
             shutdown_timeout=shutdown_timeout,
             subprotocols=tuple(subprotocols),
         )
+        self.path = path
         self.endpoints = Router(broadcaster=self)
         if isinstance(pubsub, str):
             pubsub = backend_from_url(pubsub)
@@ -213,6 +214,20 @@ class SocketAPI(Starlette):
             await self.hub.stop()
 
     # -- serving -------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "websocket"
+            and not self.user_middleware
+            and not scope.get("root_path")
+            and scope["path"] == self.path
+        ):
+            # No middleware of the user's to run: skip Starlette's own error and exception layers,
+            # which would otherwise wrap every frame sent to this socket in one more coroutine.
+            scope["app"] = self
+            await self._serve(WebSocket(scope, receive, send))
+            return
+        await super().__call__(scope, receive, send)
 
     def _origin_allowed(self, websocket: WebSocket) -> bool:
         origin = websocket.headers.get("origin")
