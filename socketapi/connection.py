@@ -91,11 +91,6 @@ class Socket:
     def scope(self) -> Scope:
         return self._websocket.scope
 
-    @property
-    def queued(self) -> int:
-        """Frames waiting to be written."""
-        return len(self._queue)
-
     # -- writing ---------------------------------------------------------------------------
 
     def send_frame(self, frame: str, overflow: OverflowPolicy | None = None) -> None:

@@ -6,7 +6,6 @@ socket and the hub only through the Protocols declared here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from starlette.types import Receive, Scope, Send
@@ -24,7 +23,6 @@ __all__ = [
     "Send",
     "SocketInfo",
     "Subscriber",
-    "WireSink",
 ]
 
 JSON: TypeAlias = Any
@@ -45,14 +43,6 @@ class SocketInfo(Protocol):
 
     @property
     def scope(self) -> Scope: ...
-
-
-class WireSink(SocketInfo, Protocol):
-    """A socket as the engine writes to it: never blocks, safe to call from any thread."""
-
-    def send_frame(self, frame: str) -> None: ...
-
-    def call_soon(self, callback: Callable[[], None]) -> None: ...
 
 
 class Subscriber(Protocol):

@@ -209,6 +209,9 @@ class Hub:
             entry = self._topics[topic] = _Topic()
         elif subscriber in entry.subscribers:
             return
+        elif entry.relayed and not entry.lock.locked():
+            entry.subscribers.add(subscriber)  # the backend already relays it, and nobody is changing that
+            return
         entry.joining += 1
         try:
             async with entry.lock:
