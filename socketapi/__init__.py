@@ -24,6 +24,7 @@ from .params import Depends, RequiredOnSubscribe
 from .pubsub import InMemoryBackend, PubSubBackend
 from .router import Router
 from .settings import Limits
+from .wire import auth_token
 
 __version__ = "0.3.0.dev0"
 
@@ -53,5 +54,6 @@ __all__ = [
     "UnknownAction",
     "UnknownChannel",
     "UnknownEvent",
+    "auth_token",
     "on_event",
 ]

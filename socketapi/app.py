@@ -27,7 +27,7 @@ from .settings import Limits, OverflowPolicy
 from .supervisor import Supervisor
 from .transport import ASGITransport, ConnectHook, Endpoint
 from .types import JSON, Receive, Scope, Send
-from .wire import JSONWire, WireFormat
+from .wire import JSONWire, PhoenixWire, WireFormat
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -43,7 +43,10 @@ class SocketAPI(Starlette):
         pubsub: the backend that carries broadcasts between processes: an instance, or a
             URL (``"memory://"``, ``"redis://host:6379"``); defaults to
             :class:`InMemoryBackend` (one process, no service needed).
-        path: where the WebSocket is served.
+        path: where the WebSocket is served (socketapi's own protocol, docs/protocol.md).
+        phoenix_path: where the same actions' channels are served in the Phoenix Channels
+            format (V2 JSON), for the official ``phoenix`` client: ``new Socket("ws://HOST/socket")``
+            connects to ``/socket/websocket``; ``None`` turns it off (docs/phoenix.md).
         on_connect: ``async def hook(websocket) -> assigns | None`` run at the handshake, before
             the socket is accepted; raise :class:`ConnectRefused` (or anything) to refuse it with 403.
         graceful_shutdown: on SIGTERM/SIGINT, close every socket with 1001 and run ``leave``
@@ -58,6 +61,7 @@ class SocketAPI(Starlette):
         *,
         pubsub: PubSubBackend | str | None = None,
         path: str = "/",
+        phoenix_path: str | None = "/socket/websocket",
         on_connect: ConnectHook | None = None,
         graceful_shutdown: bool = True,
         routes: Sequence[BaseRoute] | None = None,
@@ -102,6 +106,8 @@ class SocketAPI(Starlette):
         self._shutting_down = False
         super().__init__(debug=debug, routes=list(routes or []), lifespan=self._lifespan)
         self.add_socket(path, JSONWire())
+        if phoenix_path is not None:
+            self.add_socket(phoenix_path, PhoenixWire())
 
     def add_socket(self, path: str, wire: WireFormat) -> None:
         """Serve the same actions and channels at another WebSocket ``path``, speaking ``wire``.

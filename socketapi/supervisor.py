@@ -98,7 +98,7 @@ class Supervisor:
             process = self.joined.get(frame.channel)
             if process is None:
                 self.report(NotSubscribed(frame.channel), frame.ref, frame.channel)
-            else:
+            elif not self._stale(frame, process):
                 process.submit(process.handle_in, frame.event, frame.data, frame.ref)
         elif kind == "unsubscribe":
             self._unsubscribe(frame)
@@ -158,8 +158,26 @@ class Supervisor:
         except Exception as exc:
             self.report(exc, frame.ref, frame.channel)
 
+    def _stale(self, frame: Inbound, process: ChannelProcess) -> bool:
+        """A frame sent for an earlier join of a topic that was joined again since: ignored (as Phoenix does)."""
+        if frame.join_ref is None or frame.join_ref == process.join_ref:
+            return False
+        logger.debug(
+            "Socket %s: ignored a %s frame of an earlier join of %r", self.socket.id, frame.type, frame.channel
+        )
+        return True
+
     def _subscribe(self, frame: Inbound) -> None:
         process = self.joined.get(frame.channel)
+        previous = None
+        if process is not None and frame.join_ref != process.join_ref:
+            # A new join of a joined topic (a client that numbers its joins rejoins so after an
+            # error or a timeout): the old subscription ends first, as Phoenix closes the old channel.
+            previous, process = process, None
+            del self.joined[frame.channel]
+            previous.muted = True
+            self.leaving[previous] = None
+            previous.submit(previous.leave, None, False)
         if process is None:
             match = self.router.match_channel(frame.channel)
             if match is None:
@@ -170,14 +188,20 @@ class Supervisor:
                 self.report(LimitExceeded(limit, "too_many_channels"), frame.ref, frame.channel)
                 return
             route, params = match
-            process = self.joined[frame.channel] = ChannelProcess(self, route, frame.channel, params)
+            process = ChannelProcess(self, route, frame.channel, params, frame.join_ref)
+            self.joined[frame.channel] = process
+            if previous is not None:
+                process.submit(previous.finish)  # the old leave hook runs before the new join
         process.submit(process.join, frame.data, frame.ref)
 
     def _unsubscribe(self, frame: Inbound) -> None:
-        process = self.joined.pop(frame.channel, None)
+        process = self.joined.get(frame.channel)
         if process is None:
-            self.send(self.wire.unsubscribed(frame.channel, frame.ref))
+            self.send(self.wire.unsubscribed(frame.channel, frame.ref, frame.join_ref))
             return
+        if self._stale(frame, process):
+            return
+        del self.joined[frame.channel]
         process.muted = True
         self.leaving[process] = None
         process.submit(process.leave, frame.ref)

@@ -60,12 +60,31 @@ class ProcessContext(Protocol):
 class ChannelProcess:
     """One subscriber: a Channel instance, its ordered mailbox, and its place in the hub."""
 
-    __slots__ = ("_context", "_draining", "_mailbox", "_runner", "channel", "muted", "route", "state", "topic")
+    __slots__ = (
+        "_context",
+        "_draining",
+        "_mailbox",
+        "_runner",
+        "channel",
+        "join_ref",
+        "muted",
+        "route",
+        "state",
+        "topic",
+    )
 
-    def __init__(self, context: ProcessContext, route: ChannelRoute, topic: str, params: dict[str, str]) -> None:
+    def __init__(
+        self,
+        context: ProcessContext,
+        route: ChannelRoute,
+        topic: str,
+        params: dict[str, str],
+        join_ref: Ref | None = None,
+    ) -> None:
         self._context = context
         self.route = route
         self.topic = topic
+        self.join_ref = join_ref  # the wire format's number for this join, echoed in what it sends
         self.state: State = "joining"
         self.muted = False  # set on unsubscribe: no broadcast reaches a leaving subscriber
         self._mailbox: list[Job] = []  # short-lived and small: a list costs far less than a deque
@@ -111,7 +130,7 @@ class ChannelProcess:
     # -- ChannelContext (called by the Channel instance) -----------------------------------
 
     async def push(self, event: str | None, data: JSON) -> None:
-        self._context.send(self._context.wire.push(self.topic, event, data), self.route.overflow)
+        self._context.send(self._context.wire.push(self.topic, event, data, self.join_ref), self.route.overflow)
 
     async def broadcast(self, event: str | None, data: JSON, *, include_self: bool) -> None:
         message = Broadcast.encode(self.topic, data, event)
@@ -122,7 +141,7 @@ class ChannelProcess:
     async def join(self, data: dict[str, Any], ref: Ref | None) -> None:
         context, route, channel = self._context, self.route, self.channel
         if self.state == "joined":  # a repeated subscribe: one subscription, acknowledged again
-            context.send(context.wire.subscribed(self.topic, None, ref))
+            context.send(context.wire.subscribed(self.topic, None, ref, self.join_ref))
             return
         self.state = "joining"
         try:
@@ -136,7 +155,7 @@ class ChannelProcess:
                     if name in kwargs:
                         channel.params[name] = kwargs[name]
             reply = await channel.join(**kwargs)
-            frame = context.wire.subscribed(self.topic, reply, ref)
+            frame = context.wire.subscribed(self.topic, reply, ref, self.join_ref)
         except Exception as exc:
             self.state = "failed"
             context.forget(self)
@@ -170,7 +189,7 @@ class ChannelProcess:
             else:
                 result = await self.channel.handle_in(event, data)
             if result is not None:
-                context.send(context.wire.reply(self.topic, event, result, ref))
+                context.send(context.wire.reply(self.topic, event, result, ref, self.join_ref))
         except Exception as exc:
             context.report(exc, ref, self.topic)
 
@@ -182,13 +201,19 @@ class ChannelProcess:
         except Exception as exc:
             self._context.report(exc, None, self.topic)
 
-    async def leave(self, ref: Ref | None) -> None:
+    async def leave(self, ref: Ref | None, answer: bool = True) -> None:
+        """End the subscription with ``leave("left")``: the client asked (``answer`` it) or joined the topic anew."""
+        context = self._context
         try:
             if self.state == "joined":
                 await self._shutdown("left")
-            self._context.send(self._context.wire.unsubscribed(self.topic, ref))
+            if answer:
+                context.send(context.wire.unsubscribed(self.topic, ref, self.join_ref))
+            closed = context.wire.closed(self.topic, self.join_ref)
+            if closed is not None:
+                context.send(closed)
         finally:
-            self._context.forget(self)
+            context.forget(self)
 
     async def finish(self) -> None:
         """Let an unsubscribe in progress complete (its ``leave`` runs once, with ``"left"``)."""

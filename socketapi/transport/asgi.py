@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from starlette.websockets import WebSocket
 
 from ..connection import WS_1008_POLICY_VIOLATION
-from .base import Endpoint, Session, choose_subprotocol, run_connect_hook
+from .base import Endpoint, Session, choose_subprotocol, logger, run_connect_hook
 
 if TYPE_CHECKING:
     from ..types import Receive, Scope, Send
@@ -69,11 +69,16 @@ class ASGITransport:
         message = await receive()
         if message["type"] != "websocket.connect":  # the client left before the handshake
             return
-        assigns = await run_connect_hook(endpoint, WebSocket(scope, receive, send))
+        refused = self.wire.refuse(scope)
+        if refused is not None:
+            logger.info("Refused a socket at %s: %s", scope.get("path"), refused)
+            assigns = None
+        else:
+            assigns = await run_connect_hook(endpoint, WebSocket(scope, receive, send))
         if assigns is None:
             await send({"type": "websocket.close", "code": WS_1008_POLICY_VIOLATION})  # before accept: HTTP 403
             return
-        subprotocol = choose_subprotocol(list(scope.get("subprotocols") or []), endpoint.limits)
+        subprotocol = choose_subprotocol(list(scope.get("subprotocols") or []), endpoint.limits, self.wire)
         await send({"type": "websocket.accept", "subprotocol": subprotocol})
         session = Session(endpoint, self.wire, self.encode_broadcast, scope, ASGILink(send), assigns)
         task = asyncio.current_task()

@@ -70,9 +70,10 @@ def origin_allowed(headers: Mapping[str, str], limits: Limits) -> bool:
     return urlsplit(origin).netloc.lower() == host.lower()
 
 
-def choose_subprotocol(offered: list[str], limits: Limits) -> str | None:
-    """The first of the app's subprotocols (in its order of preference) that the client offered."""
-    return next((p for p in limits.subprotocols if p in offered), None)
+def choose_subprotocol(offered: list[str], limits: Limits, wire: WireFormat | None = None) -> str | None:
+    """The first of the app's subprotocols, then of the wire format's, that the client offered."""
+    preferred = (*limits.subprotocols, *(wire.subprotocols if wire is not None else ()))
+    return next((p for p in preferred if p in offered), None)
 
 
 async def run_connect_hook(endpoint: Endpoint, websocket: WebSocket) -> dict[str, Any] | None:

@@ -2,5 +2,6 @@
 
 from .base import DecodeError, Inbound, WireFormat
 from .json import JSONWire
+from .phoenix import PhoenixWire, auth_token
 
-__all__ = ["DecodeError", "Inbound", "JSONWire", "WireFormat"]
+__all__ = ["DecodeError", "Inbound", "JSONWire", "PhoenixWire", "WireFormat", "auth_token"]

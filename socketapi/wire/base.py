@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from ..exceptions import FrameError
     from ..pubsub.message import Broadcast
-    from ..types import JSON, Ref
+    from ..types import JSON, Ref, Scope
 
 
 @dataclass(slots=True)
@@ -25,6 +25,9 @@ class Inbound:
     data: dict[str, Any] = field(default_factory=dict)
     ref: Ref | None = None
     event: str | None = None
+    # Which join of ``channel`` the frame belongs to, for formats that number joins (Phoenix's
+    # ``join_ref``): a subscribe records it, and an event or unsubscribe naming another one is stale.
+    join_ref: Ref | None = None
 
 
 class DecodeError(Exception):
@@ -42,19 +45,29 @@ class WireFormat(Protocol):
 
     ``broadcast`` must be one stable callable per format instance: broadcasts cache their
     frame text by it, so every subscriber speaking this format shares one encoding.
+    ``join_ref`` is the subscriber's :attr:`Inbound.join_ref` (``None`` in formats without one).
     """
+
+    subprotocols: tuple[str, ...]
+    """WebSocket subprotocols this format selects when the client offers one (after the app's own)."""
+
+    def refuse(self, scope: Scope) -> str | None:
+        """Why the handshake cannot be served in this format (e.g. a protocol version), or ``None``."""
 
     def decode(self, raw: str | bytes) -> Inbound: ...
 
     def action_result(self, name: str, result: JSON, ref: Ref | None) -> str: ...
 
-    def subscribed(self, topic: str, reply: JSON, ref: Ref | None) -> str: ...
+    def subscribed(self, topic: str, reply: JSON, ref: Ref | None, join_ref: Ref | None = None) -> str: ...
 
-    def unsubscribed(self, topic: str, ref: Ref | None) -> str: ...
+    def unsubscribed(self, topic: str, ref: Ref | None, join_ref: Ref | None = None) -> str: ...
 
-    def reply(self, topic: str, event: str, data: JSON, ref: Ref | None) -> str: ...
+    def closed(self, topic: str, join_ref: Ref | None) -> str | None:
+        """The server ended this subscription (after an unsubscribe, or replaced by a new join); ``None``: no frame."""
 
-    def push(self, topic: str, event: str | None, data: JSON) -> str: ...
+    def reply(self, topic: str, event: str, data: JSON, ref: Ref | None, join_ref: Ref | None = None) -> str: ...
+
+    def push(self, topic: str, event: str | None, data: JSON, join_ref: Ref | None = None) -> str: ...
 
     def broadcast(self, message: Broadcast) -> str: ...
 

@@ -14,7 +14,7 @@ from .base import DecodeError, Inbound
 
 if TYPE_CHECKING:
     from ..pubsub.message import Broadcast
-    from ..types import JSON, Ref
+    from ..types import JSON, Ref, Scope
 
 INBOUND_TYPES = frozenset({"action", "subscribe", "unsubscribe", "event", "ping"})
 
@@ -24,7 +24,15 @@ def _dumps(obj: Any) -> str:
 
 
 class JSONWire:
-    """socketapi's own format (SPEC section 1). Without ``ref`` a client sees exactly 0.2.0's frames."""
+    """socketapi's own format (SPEC section 1). Without ``ref`` a client sees exactly 0.2.0's frames.
+
+    It numbers no joins: ``join_ref`` is always ``None`` here, and encoders ignore it.
+    """
+
+    subprotocols: tuple[str, ...] = ()
+
+    def refuse(self, scope: Scope) -> str | None:
+        return None
 
     def decode(self, raw: str | bytes) -> Inbound:
         if not isinstance(raw, str):
@@ -69,7 +77,7 @@ class JSONWire:
             frame["ref"] = ref
         return _dumps(frame)
 
-    def subscribed(self, topic: str, reply: JSON, ref: Ref | None) -> str:
+    def subscribed(self, topic: str, reply: JSON, ref: Ref | None, join_ref: Ref | None = None) -> str:
         frame: dict[str, Any] = {"type": "subscribed", "channel": topic}
         if reply is not None:
             frame["data"] = reply
@@ -77,19 +85,22 @@ class JSONWire:
             frame["ref"] = ref
         return _dumps(frame)
 
-    def unsubscribed(self, topic: str, ref: Ref | None) -> str:
+    def unsubscribed(self, topic: str, ref: Ref | None, join_ref: Ref | None = None) -> str:
         frame: dict[str, Any] = {"type": "unsubscribed", "channel": topic}
         if ref is not None:
             frame["ref"] = ref
         return _dumps(frame)
 
-    def reply(self, topic: str, event: str, data: JSON, ref: Ref | None) -> str:
+    def closed(self, topic: str, join_ref: Ref | None) -> str | None:
+        return None  # v1 ends a subscription only when asked, and says so with ``unsubscribed``
+
+    def reply(self, topic: str, event: str, data: JSON, ref: Ref | None, join_ref: Ref | None = None) -> str:
         frame: dict[str, Any] = {"type": "reply", "channel": topic, "event": event, "status": "ok", "data": data}
         if ref is not None:
             frame["ref"] = ref
         return _dumps(frame)
 
-    def push(self, topic: str, event: str | None, data: JSON) -> str:
+    def push(self, topic: str, event: str | None, data: JSON, join_ref: Ref | None = None) -> str:
         frame: dict[str, Any] = {"type": "data", "channel": topic}
         if event is not None:
             frame["event"] = event
