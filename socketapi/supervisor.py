@@ -185,7 +185,7 @@ class Supervisor:
                 return
             if len(self.joined) >= self.limits.max_channels:
                 limit = f"Too many channels joined; the limit is {self.limits.max_channels}."
-                self.report(LimitExceeded(limit, "too_many_channels"), frame.ref, frame.channel)
+                self.report(LimitExceeded(limit, "too_many_channels"), frame.ref, frame.channel, frame.join_ref)
                 return
             route, params = match
             process = ChannelProcess(self, route, frame.channel, params, frame.join_ref)
@@ -215,7 +215,7 @@ class Supervisor:
             del self.joined[process.topic]
         self.leaving.pop(process, None)
 
-    def report(self, exc: BaseException, ref: Ref | None, channel: str | None) -> None:
+    def report(self, exc: BaseException, ref: Ref | None, channel: str | None, join_ref: Ref | None = None) -> None:
         """The one place where an exception becomes an error frame (and a log line)."""
         error = as_frame_error(exc)
         if isinstance(exc, FrameError):
@@ -225,10 +225,11 @@ class Supervisor:
             if self.limits.hide_error_details:
                 error = HandlerError("Internal server error.")
         try:
-            frame = self.wire.error(error, ref=ref, channel=channel)
+            frame = self.wire.error(error, ref=ref, channel=channel, join_ref=join_ref)
         except Exception:  # the error's own data does not serialize
             logger.exception("Socket %s: cannot encode an error frame", self.socket.id)
-            frame = self.wire.error(as_frame_error(RuntimeError(error.message)), ref=ref, channel=channel)
+            fallback = as_frame_error(RuntimeError(error.message))
+            frame = self.wire.error(fallback, ref=ref, channel=channel, join_ref=join_ref)
         self.send(frame)
 
     async def close(self, reason: str) -> None:

@@ -50,7 +50,7 @@ class ProcessContext(Protocol):
 
     def send(self, frame: str, overflow: OverflowPolicy | None = None) -> None: ...
 
-    def report(self, exc: BaseException, ref: Ref | None, channel: str | None) -> None:
+    def report(self, exc: BaseException, ref: Ref | None, channel: str | None, join_ref: Ref | None = None) -> None:
         """Turn an exception into an error frame to the client."""
 
     def forget(self, process: ChannelProcess) -> None:
@@ -159,14 +159,14 @@ class ChannelProcess:
         except Exception as exc:
             self.state = "failed"
             context.forget(self)
-            context.report(exc, ref, self.topic)
+            context.report(exc, ref, self.topic, self.join_ref)
             return
         try:
             await context.hub.subscribe(self.topic, self)
         except Exception as exc:
             self.state = "failed"
             context.forget(self)
-            context.report(exc, ref, self.topic)
+            context.report(exc, ref, self.topic, self.join_ref)
             await self._call_leave("error")
             return
         self.state = "joined"
@@ -174,7 +174,7 @@ class ChannelProcess:
         try:
             await channel.after_join()
         except Exception as exc:
-            context.report(exc, None, self.topic)
+            context.report(exc, None, self.topic, self.join_ref)
 
     async def handle_in(self, event: str, data: dict[str, Any], ref: Ref | None) -> None:
         context = self._context
@@ -191,7 +191,7 @@ class ChannelProcess:
             if result is not None:
                 context.send(context.wire.reply(self.topic, event, result, ref, self.join_ref))
         except Exception as exc:
-            context.report(exc, ref, self.topic)
+            context.report(exc, ref, self.topic, self.join_ref)
 
     async def _handle_out(self, message: Broadcast) -> None:
         if self.muted or self.state != "joined":
@@ -199,7 +199,7 @@ class ChannelProcess:
         try:
             await self.channel.handle_out(message.event or "", message.data)
         except Exception as exc:
-            self._context.report(exc, None, self.topic)
+            self._context.report(exc, None, self.topic, self.join_ref)
 
     async def leave(self, ref: Ref | None, answer: bool = True) -> None:
         """End the subscription with ``leave("left")``: the client asked (``answer`` it) or joined the topic anew."""
@@ -255,6 +255,6 @@ class ChannelProcess:
             await self.channel.leave(reason)
         except Exception as exc:
             if reason == "left":
-                self._context.report(exc, None, self.topic)
+                self._context.report(exc, None, self.topic, self.join_ref)
             else:
                 logger.exception("Socket %s: leave(%r) of %r raised", self._context.socket.id, reason, self.topic)

@@ -114,7 +114,9 @@ class JSONWire:
             head += ',"event":' + _dumps(message.event)
         return head + ',"data":' + message.payload.decode() + "}"
 
-    def error(self, error: FrameError, *, ref: Ref | None = None, channel: str | None = None) -> str:
+    def error(
+        self, error: FrameError, *, ref: Ref | None = None, channel: str | None = None, join_ref: Ref | None = None
+    ) -> str:
         frame: dict[str, Any] = {"type": "error", "message": error.message}
         if error.data is not None:
             frame["data"] = error.data

@@ -129,7 +129,9 @@ class PhoenixWire:
     def pong(self, ref: Ref | None) -> str:
         return _dumps([None, ref, SOCKET_TOPIC, "phx_reply", _ok(None)])
 
-    def error(self, error: FrameError, *, ref: Ref | None = None, channel: str | None = None) -> str:
+    def error(
+        self, error: FrameError, *, ref: Ref | None = None, channel: str | None = None, join_ref: Ref | None = None
+    ) -> str:
         response: dict[str, Any]
         if isinstance(error, (UnknownChannel, NotSubscribed)):
             response = dict(UNMATCHED)  # Phoenix's words for a topic the socket cannot join or has not joined
@@ -141,8 +143,8 @@ class PhoenixWire:
                 response["data"] = error.data
         topic = channel or SOCKET_TOPIC
         if ref is None:  # nothing to reply to (an error in after_join, handle_out, ...): an "error" push
-            return _dumps([None, None, topic, "error", response])
-        return _dumps([None, ref, topic, "phx_reply", {"status": "error", "response": response}])
+            return _dumps([join_ref, None, topic, "error", response])
+        return _dumps([join_ref, ref, topic, "phx_reply", {"status": "error", "response": response}])
 
     # -- server-initiated frames ----------------------------------------------------------------
 
