@@ -1,0 +1,29 @@
+"""The official phoenix client, unmodified, against a real uvicorn: tests/js/phoenix.test.mjs under Node's test runner.
+
+The server runs tests/apps/phoenix_app.py on a free loopback port, closes sockets after 1 s
+without a frame (so heartbeats are what keeps them), and is relaunched on the same port when
+the restart test stops it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tests.phoenix_support import need_node, relaunching, run_node_test
+from tests.support import ROOT
+
+TEST_FILE = ROOT / "tests" / "js" / "phoenix.test.mjs"
+
+
+def test_the_phoenix_client_against_a_real_server() -> None:
+    node = need_node()
+    server = relaunching("tests.apps.phoenix_app:app", env={"PHOENIX_APP_IDLE_TIMEOUT": "1"}, restarts=1)
+    with server.running():
+        output = run_node_test(node, TEST_FILE, {"SOCKETAPI_HTTP": server.http})
+        assert server.launched == 2, "the restart test stopped the server once, and it was relaunched once"
+    passed = re.search(r"^\S pass (\d+)$", output, re.MULTILINE)  # the spec reporter's summary
+    failed = re.search(r"^\S fail (\d+)$", output, re.MULTILINE)
+    assert passed is not None, output
+    assert failed is not None, output
+    assert int(failed.group(1)) == 0, output
+    assert int(passed.group(1)) >= 7, output  # every test ran (presence is skipped until it exists)
