@@ -1,0 +1,55 @@
+"""phoenix.js in a real browser: headless Debian chromium, driven by Playwright, loading the npm phoenix.mjs.
+
+Playwright's own browser download is never used: the test launches the system ``chromium``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+import httpx
+
+from tests.phoenix_support import PHOENIX_PACKAGE, unavailable
+from tests.support import serve
+
+JOIN_AND_LISTEN = """async () => {
+    const socket = new window.phoenix.Socket("/socket", {heartbeatIntervalMs: 1000});
+    socket.connect();
+    window.received = [];
+    const room = socket.channel("room:browser", {name: "chromium"});
+    room.on("shout", (payload) => window.received.push(payload));
+    return await new Promise((resolve) => {
+        room.join()
+            .receive("ok", (response) => resolve({ok: response}))
+            .receive("error", (response) => resolve({error: response}))
+            .receive("timeout", () => resolve("timeout"));
+    });
+}"""
+
+
+def test_phoenix_mjs_in_chromium_joins_a_channel_and_receives_a_broadcast() -> None:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        unavailable("chromium is not installed")
+    if not PHOENIX_PACKAGE.exists():
+        unavailable("node_modules lacks phoenix: run `npm ci`")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("playwright (pip) is not installed")
+    with serve("tests.apps.phoenix_app:app") as server, sync_playwright() as playwright:
+        http = f"http://127.0.0.1:{server.port}"
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(f"{http}/phoenix-test")
+            page.wait_for_function("window.phoenix !== undefined", timeout=15_000)
+            joined: Any = page.evaluate(JOIN_AND_LISTEN)
+            assert joined == {"ok": {"room": "browser", "name": "chromium"}}
+            params = {"topic": "room:browser", "event": "shout", "text": "hello, browser"}
+            httpx.post(f"{http}/_test/broadcast", params=params, timeout=10).raise_for_status()
+            page.wait_for_function("window.received.length > 0", timeout=15_000)
+            assert page.evaluate("window.received") == [{"text": "hello, browser"}]
+        finally:
+            browser.close()
