@@ -8,7 +8,9 @@ the bottleneck. The process reports its own CPU use, and the server's, over the 
 
 Two dialects speak the same three endpoints: ``socketapi`` (the JSON protocol of socketapi,
 which the raw Starlette baseline also serves) and ``socketio`` (Engine.IO v4 / Socket.IO v5
-frames written directly on a WebSocket, without python-socketio's client).
+frames written directly on a WebSocket, without python-socketio's client). A third, ``phoenix``,
+has socketapi's subscribers speak the Phoenix Channels format (V2 JSON, what phoenix.js speaks)
+while the publisher keeps socketapi's protocol: the fan-out of one app measured in either format.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class Dialect:
     """How the three endpoints are spelled on the wire, and how a server frame is read."""
 
     path = "/"
+    publisher: type[Dialect] | None = None  # the dialect of the publishing socket, when not this one
     keepalive_ping = b""  # a text frame the server sends as a heartbeat, answered with keepalive_pong
     keepalive_pong = b""
 
@@ -140,7 +143,37 @@ class SocketIODialect(Dialect):
         return OTHER, payload
 
 
-DIALECTS: dict[str, type[Dialect]] = {"socketapi": SocketAPIDialect, "socketio": SocketIODialect}
+class PhoenixDialect(Dialect):
+    """Phoenix Channels V2 JSON, ``[join_ref, ref, topic, event, payload]``, at socketapi's ``/socket/websocket``.
+
+    Subscribers only: an action has no Phoenix frame, so the publisher calls ``send_message``
+    over socketapi's own protocol, on the same app, exactly as in the ``socketapi`` runs.
+    """
+
+    path = "/socket/websocket?vsn=2.0.0"
+    publisher = SocketAPIDialect
+
+    def subscribe(self, seq: int) -> bytes:
+        return b'["%d","%d","chat","phx_join",{}]' % (seq, seq)
+
+    def parse(self, payload: bytes) -> Event:
+        _join_ref, _ref, _topic, event, body = json.loads(payload)
+        if event == "phx_reply":
+            if body.get("status") == "ok":
+                return SUBSCRIBED, None  # a subscriber's only request is its join
+            return ERROR, body.get("response")
+        if event == "data":
+            return DELIVERY, body
+        if event == "error":
+            return ERROR, body
+        return OTHER, event
+
+
+DIALECTS: dict[str, type[Dialect]] = {
+    "socketapi": SocketAPIDialect,
+    "socketio": SocketIODialect,
+    "phoenix": PhoenixDialect,
+}
 
 
 # --------------------------------------------------------------------------- client sockets
@@ -351,13 +384,21 @@ class Result:
 
 @dataclass
 class Options:
-    url: str
+    base: str  # ws://host:port
+    url: str  # the base and the dialect's path
     dialect: Dialect
     server_pid: int
     duration: float
     warmup: float
     clients: int
     subscribers: int
+
+
+async def connect_publisher(opts: Options) -> Client:
+    """The socket that publishes (and, in idle_mem, warms up): in the publisher's dialect, if the dialect names one."""
+    kind = opts.dialect.publisher
+    dialect = kind() if kind is not None else opts.dialect
+    return await connect(opts.base + dialect.path, dialect)
 
 
 async def run_actions(opts: Options, scenario: str) -> Result:
@@ -464,7 +505,7 @@ class Fanout:
         return on_frame
 
     def _on_publisher_frame(self, payload: bytes) -> None:
-        kind, value = self.opts.dialect.parse(payload)
+        kind, value = self.publisher.dialect.parse(payload)
         if kind == REPLY:
             self.ack_pending = False
             self._maybe_done()
@@ -483,7 +524,7 @@ class Fanout:
         self.ack_pending = True
         self.done = self.loop.create_future()
         self.sent_at = perf_counter()
-        self.publisher.send(self.opts.dialect.publish(self.publisher.next_seq(), self.tag))
+        self.publisher.send(self.publisher.dialect.publish(self.publisher.next_seq(), self.tag))
         try:
             return await asyncio.wait_for(self.done, ROUND_TIMEOUT)
         except TimeoutError:
@@ -497,7 +538,7 @@ class Fanout:
 
 async def open_fanout(opts: Options) -> tuple[Fanout, int]:
     subscribers, initial = await connect_many(opts.url, opts.dialect, opts.subscribers, subscribe)
-    publisher = await connect(opts.url, opts.dialect)
+    publisher = await connect_publisher(opts)
     return Fanout(opts, subscribers, publisher), initial
 
 
@@ -524,9 +565,9 @@ async def run_fanout(opts: Options, scenario: str) -> Result:
 
 async def run_idle_mem(opts: Options, scenario: str) -> Result:
     """Server RSS growth per idle socket subscribed to chat; one broadcast afterwards proves they are live."""
-    warm = await connect(opts.url, opts.dialect)  # pay one-off costs (imports, first allocations) before the baseline
+    warm = await connect_publisher(opts)  # pay one-off costs (imports, first allocations) before the baseline
     await subscribe(warm)
-    warm.send(opts.dialect.action(warm.next_seq()))
+    warm.send(warm.dialect.action(warm.next_seq()))
     await warm.recv_event(REPLY)
     await asyncio.sleep(0.5)
     before = server_rss_kib(opts.server_pid)
@@ -575,8 +616,10 @@ def main() -> int:
     args = parser.parse_args()
     raise_fd_limit()
     dialect = DIALECTS[args.dialect]()
+    base = f"ws://127.0.0.1:{args.port}"
     opts = Options(
-        url=f"ws://127.0.0.1:{args.port}{dialect.path}",
+        base=base,
+        url=base + dialect.path,
         dialect=dialect,
         server_pid=args.server_pid,
         duration=args.duration,

@@ -100,6 +100,7 @@ class Server:
     dialect: str  # loadgen.py --dialect
     venv: Venv | None  # None: the repository's own interpreter
     imports: tuple[str, ...] = ()  # imported by the probe before the app, to name what is missing
+    kinds: tuple[str, ...] = ("action", "fanout", "idle_mem")  # the scenario kinds it can run
 
 
 SERVERS = {
@@ -109,8 +110,22 @@ SERVERS = {
         Server("socketapi", "this repository", "example_app:app", REPO, "socketapi", None, ("socketapi",)),
         Server("socketapi020", "0.2.0 from PyPI", "socketapi020_app:app", SERVERS_DIR, "socketapi", SOCKETAPI020_VENV),
         Server("socketio", "python-socketio, ASGI", "socketio_server:app", SERVERS_DIR, "socketio", BENCH_VENV),
+        # The same app as "socketapi", its subscribers speaking Phoenix V2 JSON (the publisher keeps
+        # socketapi's protocol: actions have no Phoenix frame), so "phoenix" vs "socketapi" is the
+        # cost of the format alone.
+        Server(
+            "phoenix",
+            "this repository, subscribers on Phoenix V2 JSON",
+            "example_app:app",
+            REPO,
+            "phoenix",
+            None,
+            ("socketapi",),
+            ("fanout", "idle_mem"),
+        ),
     )
 }
+FORMAT_PAIR = ("phoenix", "socketapi")  # compared directly under the tables
 BASELINE = "raw"
 
 
@@ -380,6 +395,7 @@ def print_tables(scenarios: list[Scenario], names: list[str], cells: dict[tuple[
                 else " other runs (n/N)."
             )
         )
+    print_format_ratios(scenarios, names, cells)
     print()
     print("CPU over the measured window, share of one core (median): load generator / server")
     print((f"{'scenario':<26}" + "".join(f"{n:<{width}}" for n in names)).rstrip())
@@ -390,6 +406,25 @@ def print_tables(scenarios: list[Scenario], names: list[str], cells: dict[tuple[
             own, srv = cell.median("loadgen_cpu"), cell.median("server_cpu")
             line += f"{(f'{own:.0%} / {srv:.0%}' if own is not None and srv is not None else '-'):<{width}}"
         print(line.rstrip())
+
+
+def print_format_ratios(scenarios: list[Scenario], names: list[str], cells: dict[tuple[str, str], Cell]) -> None:
+    """The Phoenix format against socketapi's own, same app, same pass: the format's cost alone."""
+    ours, theirs = FORMAT_PAIR[1], FORMAT_PAIR[0]
+    if ours not in names or theirs not in names:
+        return
+    figures = []
+    for scenario in scenarios:
+        for label, key in [(scenario.metric, "value")] + ([("p99", "p99_ms")] if scenario.with_p99 else []):
+            mine, other = cells[(ours, scenario.name)].median(key), cells[(theirs, scenario.name)].median(key)
+            if mine and other is not None:
+                figures.append(f"{scenario.name} {label} {other / mine:.2f}x")
+        if scenario.kind == "fanout":  # per second of the server's CPU: what a shared core cannot blur as much
+            mine_cpu, other_cpu = (cells[(n, scenario.name)].median("value_per_server_cpu") for n in (ours, theirs))
+            if mine_cpu and other_cpu is not None:
+                figures.append(f"{scenario.name} per server CPU-second {other_cpu / mine_cpu:.2f}x")
+    if figures:
+        print(f"{theirs} / {ours} (subscribers on Phoenix V2 JSON vs socketapi's protocol): " + ", ".join(figures))
 
 
 # --------------------------------------------------------------------------- main
@@ -470,6 +505,8 @@ def measure(ready: list[Ready], scenarios: list[Scenario], settings: Settings) -
         for scenario in scenarios:
             for rep in range(1, settings.repeats + 1):
                 for entry in ready:
+                    if scenario.kind not in entry.server.kinds:
+                        continue
                     cell = cells[(entry.server.name, scenario.name)]
                     where = f"{scenario.name:<11} {entry.server.name:<13} run {rep}/{settings.repeats}"
                     kept: dict[str, Any] | None = None
@@ -482,6 +519,8 @@ def measure(ready: list[Ready], scenarios: list[Scenario], settings: Settings) -
                                 cell.failures.append(str(exc))
                             break
                         result["disturbed"] = round(disturbance(scenario, result), 3)
+                        if result.get("server_cpu"):
+                            result["value_per_server_cpu"] = result["value"] / result["server_cpu"]
                         print(f"{where}: {describe(result)}", flush=True)
                         if kept is None or result["disturbed"] < kept["disturbed"]:
                             kept = result
