@@ -55,8 +55,8 @@ def auth_token(connection: HTTPConnection) -> str | None:
     """The token phoenix.js sent with its ``authToken`` option, for the ``on_connect`` hook; ``None`` if none.
 
     phoenix.js cannot set headers on a WebSocket, so it offers the token as a subprotocol
-    ``base64url.bearer.phx.<token in unpadded base64url>`` beside ``phoenix``; the server
-    selects ``phoenix`` and never echoes the token.
+    ``base64url.bearer.phx.<token in base64, unpadded>`` beside ``phoenix`` (it encodes with
+    ``btoa``, so both base64 alphabets are read); the server selects ``phoenix``, never the token.
     """
     for offered in connection.scope.get("subprotocols") or ():
         if isinstance(offered, str) and offered.startswith(AUTH_TOKEN_PREFIX):
