@@ -8,17 +8,19 @@ import logging
 import signal
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from . import relay
 from .actions import Action
 from .channels import Channel, ChannelFunction
 from .connection import WS_1001_GOING_AWAY, WS_1008_POLICY_VIOLATION, WS_1009_MESSAGE_TOO_BIG, Socket
-from .exceptions import ConnectRefused
+from .exceptions import ConnectRefused, RelayError
 from .protocol import JSONWire, WireFormat
 from .pubsub import Broadcast, Hub, InMemoryBackend, PubSubBackend, backend_from_url
 from .router import Router
@@ -39,6 +41,14 @@ class SocketAPI(Starlette):
     """A WebSocket API: actions and channels multiplexed over one socket at ``path``.
 
     Args:
+        host, port: where the server listens, as in 0.2.0: a script that imports the app and
+            broadcasts without serving reaches the server there (see docs/scaling.md);
+            ``socketapi run`` serves there by default.
+        broadcast_allowed_hosts: source addresses allowed to hand broadcasts in from outside
+            (``None`` or ``"*"`` for any); a signature is required as well, whatever the address.
+        broadcast_secret: the key that signs broadcasts from outside, for workers on other
+            machines (or ``SOCKETAPI_BROADCAST_SECRET``); by default the server creates one at
+            startup in a file only its user can read.
         pubsub: the backend that carries broadcasts between processes: an instance, or a
             URL (``"memory://"``, ``"redis://host:6379"``); defaults to
             :class:`InMemoryBackend` (one process, no service needed).
@@ -54,7 +64,11 @@ class SocketAPI(Starlette):
 
     def __init__(
         self,
+        host: str = "localhost",
+        port: int = 8000,
+        broadcast_allowed_hosts: Sequence[str] | None = ("127.0.0.1", "::1", "localhost"),
         *,
+        broadcast_secret: str | bytes | None = None,
         pubsub: PubSubBackend | str | None = None,
         path: str = "/",
         on_connect: ConnectHook | None = None,
@@ -91,10 +105,18 @@ class SocketAPI(Starlette):
             subprotocols=tuple(subprotocols),
         )
         self.path = path
+        self.server_host = host  # 0.2.0's names (Starlette's own `host` is a method)
+        self.server_port = port
+        self.broadcast_allowed_hosts = tuple(broadcast_allowed_hosts) if broadcast_allowed_hosts is not None else None
         self.endpoints = Router(broadcaster=self)
         if isinstance(pubsub, str):
             pubsub = backend_from_url(pubsub)
-        self.hub = Hub(pubsub if pubsub is not None else InMemoryBackend())
+        self._broadcast_secret = broadcast_secret
+        self.hub = Hub(
+            pubsub if pubsub is not None else InMemoryBackend(),
+            outside=relay.OutsideRelay(host, port, broadcast_secret),
+        )
+        self._relay_verifier = relay.Verifier(self.broadcast_allowed_hosts)
         self.wire: WireFormat = JSONWire()
         self._encode_broadcast = self.wire.broadcast  # one bound method, shared: broadcasts cache frames by it
         self.on_connect = on_connect
@@ -104,7 +126,11 @@ class SocketAPI(Starlette):
         self._shutting_down = False
         super().__init__(
             debug=debug,
-            routes=[WebSocketRoute(path, self._serve), *(routes or [])],
+            routes=[
+                WebSocketRoute(path, self._serve),
+                Route(relay.PATH, relay.endpoint(self._relay_verifier, self.hub.publish), methods=["POST"]),
+                *(routes or []),
+            ],
             lifespan=self._lifespan,
         )
 
@@ -205,6 +231,7 @@ class SocketAPI(Starlette):
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         await self.hub.start()
+        key_file = self._open_relay()
         restore = self._chain_signal_handlers() if self.graceful_shutdown else (lambda: None)
         try:
             yield
@@ -212,10 +239,28 @@ class SocketAPI(Starlette):
             restore()
             await self.shutdown()
             await self.hub.stop()
+            if key_file is not None and self._relay_verifier.key is not None:
+                relay.remove_key(key_file, self._relay_verifier.key)
+
+    def _open_relay(self) -> Path | None:
+        """Set the key broadcasts from outside are signed with; the key file written, if any."""
+        secret = relay.explicit_secret(self._broadcast_secret)
+        if secret is not None:
+            self._relay_verifier.key = secret
+            return None
+        if self.hub.backend.reaches_other_processes:
+            return None  # scripts broadcast through the broker
+        try:
+            path, self._relay_verifier.key = relay.write_key(self.server_host, self.server_port)
+        except (OSError, RelayError) as exc:
+            logger.warning("Broadcasts from scripts will not reach this server: no key file (%s)", exc)
+            return None
+        return path
 
     # -- serving -------------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.hub.serving = True  # this process serves the app: its broadcasts are delivered here
         if (
             scope["type"] == "websocket"
             and not self.user_middleware
