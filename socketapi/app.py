@@ -10,13 +10,12 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
-from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from . import relay
+from . import origins, relay
 from .actions import Action
 from .channels import Channel, ChannelFunction
 from .connection import WS_1001_GOING_AWAY, WS_1008_POLICY_VIOLATION, WS_1009_MESSAGE_TOO_BIG, Socket
@@ -274,15 +273,14 @@ class SocketAPI(Starlette):
             return
         await super().__call__(scope, receive, send)
 
-    def _origin_allowed(self, websocket: WebSocket) -> bool:
-        origin = websocket.headers.get("origin")
-        if origin is None:
-            return True  # not a browser: origin checks protect browsers' users only
-        allowed = self.limits.allowed_origins
-        if allowed is not None:
-            return "*" in allowed or origin.rstrip("/") in allowed
-        host = websocket.headers.get("host", "")
-        return urlsplit(origin).netloc.lower() == host.lower()
+    def _origin_refusal(self, websocket: WebSocket) -> str | None:
+        server = websocket.scope.get("server")
+        return origins.refusal(
+            websocket.headers.get("origin"),
+            websocket.headers.get("host", ""),
+            (server[0], server[1]) if server else None,
+            self.limits.allowed_origins,
+        )
 
     def _choose_subprotocol(self, websocket: WebSocket) -> str | None:
         offered = websocket.scope.get("subprotocols") or []
@@ -292,8 +290,9 @@ class SocketAPI(Starlette):
         """The socket's assigns, or ``None`` if it must be refused (HTTP 403)."""
         if self._shutting_down:
             return None
-        if not self._origin_allowed(websocket):
-            logger.info("Refused a socket from origin %r", websocket.headers.get("origin"))
+        refused = self._origin_refusal(websocket)
+        if refused is not None:
+            logger.warning("Refused a socket from origin %r: %s", websocket.headers.get("origin"), refused)
             return None
         if self.on_connect is None:
             return {}
