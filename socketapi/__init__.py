@@ -21,6 +21,7 @@ from .exceptions import (
     UnknownChannel,
     UnknownEvent,
 )
+from .mount import SocketMount
 from .params import Depends, RequiredOnSubscribe
 from .pubsub import InMemoryBackend, PubSubBackend
 from .router import Router
@@ -52,6 +53,7 @@ __all__ = [
     "Socket",
     "SocketAPI",
     "SocketAPIError",
+    "SocketMount",
     "UnknownAction",
     "UnknownChannel",
     "UnknownEvent",

@@ -229,6 +229,7 @@ class SocketAPI(Starlette):
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        self.hub.serving = True  # also when an outer app runs this lifespan for a mounted socket
         await self.hub.start()
         key_file = self._open_relay()
         restore = self._chain_signal_handlers() if self.graceful_shutdown else (lambda: None)
