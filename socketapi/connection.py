@@ -14,7 +14,7 @@ from starlette.websockets import WebSocket
 
 from . import _eager
 from .settings import Limits, OverflowPolicy
-from .types import Scope
+from .types import LeaveReason, Scope
 
 logger = logging.getLogger("socketapi")
 
@@ -67,7 +67,7 @@ class Socket:
         limits = limits or Limits()
         self.id = uuid.uuid4().hex[:12]
         self.assigns: dict[str, Any] = {}
-        self.close_cause: str | None = None  # why the server closed it: "overflow", "idle", "shutdown", ...
+        self.close_cause: LeaveReason | None = None  # why the server closed it: "overflow", "idle", "shutdown", ...
         self._websocket = websocket
         self._send = websocket._send  # the raw ASGI send: Starlette's wrapper re-checks state per frame
         self._limits = limits
@@ -191,7 +191,12 @@ class Socket:
         return len(queue) < limits.max_queue and self._queued_chars + room <= limits.max_queue_bytes
 
     def close(
-        self, code: int = WS_1000_NORMAL_CLOSURE, reason: str = "", *, cause: str | None = None, flush: bool = True
+        self,
+        code: int = WS_1000_NORMAL_CLOSURE,
+        reason: str = "",
+        *,
+        cause: LeaveReason | None = None,
+        flush: bool = True,
     ) -> None:
         """Close the socket with ``code``, even if the client stopped reading.
 

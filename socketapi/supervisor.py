@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .channels import ChannelRoute
     from .connection import Socket
     from .router import Router
-    from .types import JSON, Ref
+    from .types import JSON, LeaveReason, Ref
 
 logger = logging.getLogger("socketapi")
 
@@ -185,7 +185,7 @@ class ChannelProcess:
 
     # -- teardown ----------------------------------------------------------------------------
 
-    async def terminate(self, reason: str) -> None:
+    async def terminate(self, reason: LeaveReason) -> None:
         """The socket is going away: stop now, then run ``leave`` if the join had succeeded."""
         self.muted = True
         self._mailbox.clear()
@@ -200,7 +200,7 @@ class ChannelProcess:
             await self._unsubscribe()
             self.state = "closed"
 
-    async def _shutdown(self, reason: str) -> None:
+    async def _shutdown(self, reason: LeaveReason) -> None:
         self.state = "closed"
         await self._unsubscribe()
         await self._call_leave(reason)
@@ -211,7 +211,7 @@ class ChannelProcess:
         except Exception:
             logger.exception("Socket %s: unsubscribing %r from the backend failed", self._sup.socket.id, self.topic)
 
-    async def _call_leave(self, reason: str) -> None:
+    async def _call_leave(self, reason: LeaveReason) -> None:
         try:
             await self.channel.leave(reason)
         except Exception as exc:
@@ -396,7 +396,7 @@ class Supervisor:
             frame = self.wire.error(as_frame_error(RuntimeError(error.message)), ref=ref, channel=channel)
         self.socket.send_frame(frame)
 
-    async def close(self, reason: str) -> None:
+    async def close(self, reason: LeaveReason) -> None:
         """Tear down: cancel running actions, then ``leave`` every joined channel once (idempotent)."""
         if self._deadline_timer is not None:
             self._deadline_timer.cancel()
