@@ -117,8 +117,12 @@ class JoinRefused(FrameError):
         super().__init__(message, data=data)
 
 
+LIMIT_CODES = ("too_many_channels", "rate_limited", "timeout")
+"""The codes of :class:`LimitExceeded`: ``max_channels``, ``rate_limit`` and ``action_timeout``."""
+
+
 class LimitExceeded(FrameError):
-    """A per-socket limit was hit; ``code`` says which."""
+    """A per-socket limit was hit; ``code`` (one of :data:`LIMIT_CODES`) says which."""
 
     def __init__(self, message: str, code: str) -> None:
         super().__init__(message)
