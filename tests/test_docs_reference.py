@@ -1,4 +1,4 @@
-"""docs/protocol.md's error table names every code the server can send."""
+"""Reference pages agree with the code: every error code in protocol.md, every test helper in testing.md."""
 
 from __future__ import annotations
 
@@ -32,3 +32,12 @@ def test_limit_codes_are_the_ones_the_supervisor_uses() -> None:
     source = (ROOT / "socketapi" / "supervisor.py").read_text()
     used = set(re.findall(r'LimitExceeded\([^)]*"([a-z_]+)"\)', source))
     assert used == set(exceptions.LIMIT_CODES)
+
+
+def test_docs_testing_lists_every_helper_of_the_test_client() -> None:
+    from socketapi.testclient import SocketSession
+
+    text = (ROOT / "docs" / "testing.md").read_text()
+    helpers = {name for name in vars(SocketSession) if not name.startswith("_")} | {"websocket", "timeout"}
+    missing = {name for name in helpers if f"`{name}" not in text}
+    assert not missing, f"docs/testing.md does not mention {sorted(missing)}"
