@@ -41,3 +41,19 @@ def test_docs_testing_lists_every_helper_of_the_test_client() -> None:
     helpers = {name for name in vars(SocketSession) if not name.startswith("_")} | {"websocket", "timeout"}
     missing = {name for name in helpers if f"`{name}" not in text}
     assert not missing, f"docs/testing.md does not mention {sorted(missing)}"
+
+
+def test_the_readme_states_the_python_version_and_installs_what_its_snippets_need() -> None:
+    import tomllib
+
+    readme = (ROOT / "README.md").read_text()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["requires-python"] == ">=3.11"
+    assert "Python 3.11+" in readme
+    commands = re.findall(r"```bash\n(.*?)```", readme, re.S)
+    assert len(commands) == 2  # exactly two set-up commands
+    extras = set(re.search(r'-e "\.\[([a-z,]+)\]"', commands[0]).group(1).split(","))  # type: ignore[union-attr]
+    # The quick start's test client is Starlette's, which imports httpx2: the first command brings it.
+    assert any(req.startswith("httpx2") for extra in extras for req in project["optional-dependencies"][extra])
+    assert "socketapi run example_app:app" in commands[0]
+    assert project["scripts"]["socketapi"] == "socketapi.cli:main"
