@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from starlette._utils import get_route_path
 from starlette.routing import Match, Mount
 from starlette.types import Scope
+
+
+def _route_path(scope: Scope) -> str:
+    """The path below the mounts already passed (what Starlette's routing matches against)."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    return path[len(root_path) :] if root_path and path.startswith(root_path) else path
 
 
 class SocketMount(Mount):
@@ -16,7 +22,7 @@ class SocketMount(Mount):
     """
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] == "websocket" and self.path and get_route_path(scope) == self.path:
+        if scope["type"] == "websocket" and self.path and _route_path(scope) == self.path:
             match, child = super().matches({**scope, "path": scope["path"] + "/"})
             if match is Match.FULL:
                 child["path"] = scope["path"] + "/"

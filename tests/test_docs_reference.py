@@ -28,8 +28,8 @@ def test_every_error_code_is_in_the_protocol_table() -> None:
     assert {"too_many_channels", "rate_limited", "timeout", "handler_error", "invalid_frame"} <= documented
 
 
-def test_limit_codes_are_the_ones_the_supervisor_uses() -> None:
-    source = (ROOT / "socketapi" / "supervisor.py").read_text()
+def test_limit_codes_are_the_ones_the_engine_uses() -> None:
+    source = "\n".join(path.read_text() for path in (ROOT / "socketapi").rglob("*.py"))
     used = set(re.findall(r'LimitExceeded\([^)]*"([a-z_]+)"\)', source))
     assert used == set(exceptions.LIMIT_CODES)
 
