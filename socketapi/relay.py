@@ -48,8 +48,8 @@ SECRET_ENV = "SOCKETAPI_BROADCAST_SECRET"
 WINDOW = 30.0
 """Seconds a signed request stays valid; a request is accepted at most once within it."""
 
-MAX_BODY = 16 * 1024 * 1024
-"""Largest broadcast accepted from outside, in bytes of envelope."""
+MAX_BODY = 4 * 1024 * 1024
+"""Largest broadcast accepted from outside, in bytes of envelope (read only once the headers passed)."""
 
 CONNECT_TIMEOUT = 5.0
 
@@ -141,8 +141,8 @@ class Verifier:
         self.key: bytes | None = None
         self._seen: dict[str, float] = {}
 
-    def refusal(self, client_host: str | None, headers: dict[str, str], body: bytes) -> str | None:
-        """Why the request is refused, or ``None`` to accept it (and remember its nonce)."""
+    def admission(self, client_host: str | None, headers: dict[str, str]) -> str | None:
+        """Why the request is refused before its body is even read (source, key, headers, age), or ``None``."""
         if self.allowed_hosts is not None and "*" not in self.allowed_hosts and client_host not in self.allowed_hosts:
             return f"source address {client_host} is not in broadcast_allowed_hosts"
         if self.key is None:
@@ -150,15 +150,24 @@ class Verifier:
         timestamp, nonce, signature = headers.get(_TS, ""), headers.get(_NONCE, ""), headers.get(_SIG, "")
         if not (timestamp and nonce and signature):
             return "unsigned request"
-        if not hmac.compare_digest(sign(self.key, timestamp, nonce, body), signature):
-            return "bad signature"
-        now = time.time()
         try:
-            age = abs(now - float(timestamp))
+            age = abs(time.time() - float(timestamp))
         except ValueError:
             return "bad timestamp"
         if age > self.window:
             return f"stale request ({age:.0f} s apart; the window is {self.window:.0f} s)"
+        return None
+
+    def refusal(self, client_host: str | None, headers: dict[str, str], body: bytes) -> str | None:
+        """Why the request is refused, or ``None`` to accept it (and remember its nonce)."""
+        reason = self.admission(client_host, headers)
+        if reason is not None:
+            return reason
+        assert self.key is not None
+        nonce = headers[_NONCE]
+        if not hmac.compare_digest(sign(self.key, headers[_TS], nonce, body), headers[_SIG]):
+            return "bad signature"
+        now = time.time()
         if len(self._seen) > 1000:  # forget nonces whose requests would be stale anyway
             self._seen = {n: t for n, t in self._seen.items() if t > now - self.window}
         if nonce in self._seen:
@@ -173,17 +182,24 @@ Publish = Callable[[Broadcast], Awaitable[None]]
 def endpoint(verifier: Verifier, publish: Publish) -> Callable[[Request], Awaitable[Response]]:
     """The Starlette endpoint that takes a signed broadcast and publishes it from this server."""
 
+    def refuse(client: str | None, reason: str) -> Response:
+        logger.warning("Refused a broadcast from outside (from %s): %s", client, reason)
+        return JSONResponse({"error": reason}, status_code=403)
+
     async def relay(request: Request) -> Response:
+        client = request.client.host if request.client else None
+        headers = {k: request.headers.get(k, "") for k in (_TS, _NONCE, _SIG)}
+        reason = verifier.admission(client, headers)
+        if reason is not None:
+            return refuse(client, reason)
         body = b""
         async for chunk in request.stream():
             body += chunk
             if len(body) > MAX_BODY:
                 return JSONResponse({"error": f"body over {MAX_BODY} bytes"}, status_code=413)
-        client = request.client.host if request.client else None
-        reason = verifier.refusal(client, {k: request.headers.get(k, "") for k in (_TS, _NONCE, _SIG)}, body)
+        reason = verifier.refusal(client, headers, body)
         if reason is not None:
-            logger.warning("Refused a broadcast from outside (from %s): %s", client, reason)
-            return JSONResponse({"error": reason}, status_code=403)
+            return refuse(client, reason)
         try:
             _node, message = Broadcast.from_envelope(body)
             from_json(message.payload)

@@ -183,3 +183,13 @@ def test_the_020_constructor_is_accepted() -> None:
     app = SocketAPI("127.0.0.1", 9000, ("10.0.0.1",))  # 0.2.0 took them positionally too
     assert (app.server_host, app.server_port, app.broadcast_allowed_hosts) == ("127.0.0.1", 9000, ("10.0.0.1",))
     assert SocketAPI().broadcast_allowed_hosts == ("127.0.0.1", "::1", "localhost")
+
+
+def test_an_oversized_broadcast_is_refused() -> None:
+    app = SocketAPI(broadcast_allowed_hosts=None, broadcast_secret="shared")
+    body = b"x" * (relay.MAX_BODY + 1)
+    with TestClient(app) as client:
+        response = client.post(relay.PATH, content=body, headers=signed(b"shared", body))
+        assert response.status_code == 413
+        unsigned = client.post(relay.PATH, content=b"{}")  # refused on its headers alone
+        assert (unsigned.status_code, unsigned.json()) == (403, {"error": "unsigned request"})
