@@ -13,7 +13,6 @@ import logging
 import signal
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from starlette.applications import Starlette
@@ -259,10 +258,10 @@ class SocketAPI(Starlette):
             restore()
             await self.shutdown()
             await self.hub.stop()
-            if key_file is not None and self._relay_verifier.key is not None:
-                relay.remove_key(key_file, self._relay_verifier.key)
+            if key_file is not None:
+                key_file.remove()
 
-    def _open_relay(self) -> Path | None:
+    def _open_relay(self) -> relay.KeyFile | None:
         """Set the key broadcasts from outside are signed with; the key file written, if any."""
         secret = relay.explicit_secret(self._broadcast_secret)
         if secret is not None:
@@ -271,11 +270,12 @@ class SocketAPI(Starlette):
         if self.hub.backend.reaches_other_processes:
             return None  # scripts broadcast through the broker
         try:
-            path, self._relay_verifier.key = relay.write_key(self.server_host, self.server_port)
+            key_file = relay.KeyFile(self.server_host, self.server_port)
         except (OSError, RelayError) as exc:
             logger.warning("Broadcasts from scripts will not reach this server: no key file (%s)", exc)
             return None
-        return path
+        self._relay_verifier.key = key_file.key
+        return key_file
 
     # -- serving -------------------------------------------------------------------------------
 

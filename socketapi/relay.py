@@ -80,24 +80,41 @@ def _private_dir(path: Path) -> Path:
     return path
 
 
-def write_key(host: str, port: int) -> tuple[Path, bytes]:
-    """Create a random key and write it where a script of this user finds it (mode 0600)."""
-    key = secrets.token_hex(32).encode()
-    path = key_path(host, port)
-    _private_dir(path.parent)
+def _write(path: Path, content: bytes) -> None:
     scratch = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
     fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as file:
-        file.write(key)
+        file.write(content)
     os.replace(scratch, path)  # atomic: a script never reads half a key
-    return path, key
 
 
-def remove_key(path: Path, key: bytes) -> None:
-    """Remove the key file if it still holds ``key`` (another server may have replaced it since)."""
-    with contextlib.suppress(OSError):
-        if path.read_bytes() == key:
-            path.unlink()
+class KeyFile:
+    """The server's key, written where a script of this user finds it (mode 0600) for as long as it runs.
+
+    An app whose lifespan runs without serving at that address (a test with ``TestClient``
+    while a development server runs) replaces the file for a while: at the end it puts back the
+    key it found, so the server that was there keeps being reachable.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.path = key_path(host, port)
+        self.key = secrets.token_hex(32).encode()
+        _private_dir(self.path.parent)
+        try:
+            self._previous: bytes | None = self.path.read_bytes()
+        except FileNotFoundError:
+            self._previous = None
+        _write(self.path, self.key)
+
+    def remove(self) -> None:
+        """Remove the file (or put back the key found there) if it still holds this key."""
+        with contextlib.suppress(OSError):
+            if self.path.read_bytes() != self.key:
+                return  # another server replaced it since: it is theirs now
+            if self._previous is not None:
+                _write(self.path, self._previous)
+            else:
+                self.path.unlink()
 
 
 def read_key(host: str, port: int) -> bytes:

@@ -193,3 +193,15 @@ def test_an_oversized_broadcast_is_refused() -> None:
         assert response.status_code == 413
         unsigned = client.post(relay.PATH, content=b"{}")  # refused on its headers alone
         assert (unsigned.status_code, unsigned.json()) == (403, {"error": "unsigned request"})
+
+
+def test_a_lifespan_run_elsewhere_gives_the_running_servers_key_back(server: Server) -> None:
+    """A test suite run (TestClient, same host and port) while a development server runs."""
+    path = relay.key_path("127.0.0.1", server.port)
+    original = path.read_bytes()
+    with TestClient(SocketAPI(host="127.0.0.1", port=server.port)):
+        assert path.read_bytes() != original  # replaced while that lifespan runs
+    assert path.read_bytes() == original
+    client = subscribed(server)
+    assert run_script(SCRIPT, server.port).returncode == 0  # the server is still reachable
+    assert client.recv()["data"] == {"message": "from a script"}
