@@ -81,6 +81,16 @@ def test_a_script_calling_a_channel_function_reaches_the_servers_subscribers(ser
     assert {"type": "data", "channel": "chat", "data": {"message": "inside"}} in frames
 
 
+def test_a_channel_of_an_included_router_broadcasts_from_a_script(server: Server) -> None:
+    client = Client(server.url)
+    client.send({"type": "subscribe", "channel": "news"})
+    assert client.recv() == {"type": "subscribed", "channel": "news"}
+    code = "import asyncio\nfrom tests.apps.dropin import news_channel\nasyncio.run(news_channel(headline='out'))\n"
+    result = run_script(code, server.port)
+    assert result.returncode == 0, result.stderr
+    assert client.recv() == {"type": "data", "channel": "news", "data": {"headline": "out"}}
+
+
 def test_the_key_file_is_private_and_removed_at_shutdown(runtime_dir: Path) -> None:
     port = free_port()
     path = relay.key_path("127.0.0.1", port)
