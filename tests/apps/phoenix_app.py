@@ -7,6 +7,7 @@ page and ``phoenix.mjs`` for the browser test.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from pathlib import Path
@@ -72,10 +73,33 @@ class Room(Channel):
             await self.broadcast("left", {"name": self.name})
 
 
+SLOW: dict[str, dict[str, Any]] = {}  # per topic of Slow: joins started and finished, leave reasons
+
+
+class Slow(Channel):
+    """A channel whose first join of a topic takes 1 s: longer than the client's join timeout."""
+
+    topic = "slow:{slow_id}"
+
+    async def join(self, slow_id: str) -> None:
+        stats = SLOW.setdefault(self.topic_name, {"started": 0, "joined": 0, "leaves": []})
+        stats["started"] += 1
+        if stats["started"] == 1:
+            await asyncio.sleep(1.0)
+        stats["joined"] += 1
+
+    @on_event("stats")
+    async def stats(self) -> dict[str, Any]:
+        return SLOW[self.topic_name]
+
+    async def leave(self, reason: str) -> None:
+        SLOW[self.topic_name]["leaves"].append(reason)
+
+
 def create_app() -> SocketAPI:
     """A fresh app (the tests that run it in process need one each: a stopped app accepts no socket)."""
     app = SocketAPI(on_connect=on_connect, idle_timeout=float(os.environ.get("PHOENIX_APP_IDLE_TIMEOUT", "60")))
-    app.register(Room)
+    app.register(Room, Slow)
 
     @app.channel("news")
     async def news(headline: str) -> dict[str, str]:

@@ -199,6 +199,33 @@ test("connect params and the authToken reach the connect hook; the phoenix subpr
   assert.equal(refused.isConnected(), false);
 });
 
+test("a join that times out: phoenix.js leaves and rejoins, and drops the first join's late answers", async () => {
+  const socket = connect();
+  const slow = socket.channel("slow:1");
+  const outcomes = [];
+  slow
+    .join(300) // the server's first join of this topic takes 1 s
+    .receive("ok", () => outcomes.push("ok"))
+    .receive("timeout", () => outcomes.push("timeout"));
+  await until(() => outcomes.includes("ok"), "the rejoin's ok");
+  assert.equal(outcomes[0], "timeout");
+  // The first join finishes after the second; its late reply and its phx_close carry its own
+  // join_ref, so phoenix.js drops them instead of closing the channel that replaced it.
+  let stats;
+  for (let i = 0; i < 100; i++) {
+    stats = (await push(slow, "stats", {})).response;
+    if (stats.leaves.length > 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.deepEqual(stats, { started: 2, joined: 2, leaves: ["left"] });
+  assert.equal(slow.state, "joined");
+  const ticks = collect(slow, "tick");
+  await post("/_test/broadcast?topic=slow:1&event=tick&text=once");
+  assert.deepEqual(await next(ticks, "tick"), { text: "once" });
+  await push(slow, "stats", {});
+  assert.deepEqual(ticks, []); // one subscription: the broadcast came once
+});
+
 test("presence: phoenix.js's Presence syncs from presence_state and presence_diff", { skip: !process.env.PHOENIX_PRESENCE }, async () => {
   // Enabled once presence (SPEC 7.2) exists on the server side; see tests/test_phoenix_client.py.
   const alice = connect().channel("presence:lobby", { user: "alice" });
