@@ -27,8 +27,24 @@ JOIN_AND_LISTEN = """async () => {
     });
 }"""
 
+# A browser fails the handshake unless the server selects one of the subprotocols it offered:
+# with an authToken, phoenix.js offers "phoenix" and the token.
+WHOAMI_WITH_TOKEN = """async () => {
+    const socket = new window.phoenix.Socket("/socket", {authToken: "browser-token", params: {tab: "1"}});
+    socket.connect();
+    const room = socket.channel("room:token");
+    const answer = (push) => new Promise((resolve) => {
+        push.receive("ok", (response) => resolve({ok: response}))
+            .receive("error", (response) => resolve({error: response}))
+            .receive("timeout", () => resolve("timeout"));
+    });
+    const joined = await answer(room.join());
+    const whoami = await answer(room.push("whoami", {}));
+    return {joined, whoami, protocol: socket.conn.protocol};
+}"""
 
-def test_phoenix_mjs_in_chromium_joins_a_channel_and_receives_a_broadcast() -> None:
+
+def test_phoenix_mjs_in_chromium_joins_receives_a_broadcast_and_sends_its_auth_token() -> None:
     chromium = shutil.which("chromium")
     if chromium is None:
         unavailable("chromium is not installed")
@@ -51,5 +67,11 @@ def test_phoenix_mjs_in_chromium_joins_a_channel_and_receives_a_broadcast() -> N
             httpx.post(f"{http}/_test/broadcast", params=params, timeout=10).raise_for_status()
             page.wait_for_function("window.received.length > 0", timeout=15_000)
             assert page.evaluate("window.received") == [{"text": "hello, browser"}]
+            with_token: Any = page.evaluate(WHOAMI_WITH_TOKEN)
+            assert with_token == {
+                "joined": {"ok": {"room": "token", "name": "anon"}},
+                "whoami": {"ok": {"token": "browser-token", "params": {"tab": "1", "vsn": "2.0.0"}}},
+                "protocol": "phoenix",
+            }
         finally:
             browser.close()
