@@ -20,7 +20,8 @@ JOIN_AND_LISTEN = """async () => {
     const room = socket.channel("room:browser", {name: "chromium"});
     room.on("shout", (payload) => window.received.push(payload));
     return await new Promise((resolve) => {
-        room.join()
+        setTimeout(() => resolve("no answer within 5 s"), 5000);  // page.evaluate itself never times out
+        room.join(4000)
             .receive("ok", (response) => resolve({ok: response}))
             .receive("error", (response) => resolve({error: response}))
             .receive("timeout", () => resolve("timeout"));
@@ -34,12 +35,13 @@ WHOAMI_WITH_TOKEN = """async () => {
     socket.connect();
     const room = socket.channel("room:token");
     const answer = (push) => new Promise((resolve) => {
+        setTimeout(() => resolve("no answer within 5 s"), 5000);  // page.evaluate itself never times out
         push.receive("ok", (response) => resolve({ok: response}))
             .receive("error", (response) => resolve({error: response}))
             .receive("timeout", () => resolve("timeout"));
     });
-    const joined = await answer(room.join());
-    const whoami = await answer(room.push("whoami", {}));
+    const joined = await answer(room.join(4000));
+    const whoami = await answer(room.push("whoami", {}, 4000));
     return {joined, whoami, protocol: socket.conn.protocol};
 }"""
 
