@@ -17,7 +17,6 @@ from __future__ import annotations
 import socket
 
 
-
 def listening_socket(
     host: str = "127.0.0.1", port: int = 8000, *, user_timeout: float | None = 10.0, backlog: int = 2048
 ) -> socket.socket:
