@@ -54,6 +54,11 @@ async def number(x: float) -> float:
     return x
 
 
+@app.action("difference")
+async def difference(a: float, b: float) -> float:
+    return a - b  # inf - inf is NaN
+
+
 @app.action("mark")
 async def mark(name: str) -> None:
     """Leaves a trace that the server executed this frame."""

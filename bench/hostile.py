@@ -359,13 +359,19 @@ def scenario_nan(root: Path) -> dict[str, Any]:
                 c.ws.send(f'{{"type":"action","channel":"{action}","data":{{"{key}":{literal}}},"ref":"r"}}')
                 text = c.ws.recv(timeout=10)
                 out[f"{action}({literal})"] = text if not strict_json(text) else "JSON: " + text[:90]
+        c.ws.send('{"type":"action","channel":"difference","data":{"a":1e999999,"b":1e999999},"ref":"r"}')
+        text = c.ws.recv(timeout=10)
+        out["difference(inf, inf), a NaN result"] = text if not strict_json(text) else "JSON: " + text[:90]
         listener = Client(srv.url)
         listener.request({"type": "subscribe", "channel": "room:nan"})
-        c.ws.send('{"type":"action","channel":"shout","data":{"topic":"room:nan","value":NaN},"ref":"r"}')
-        c.ws.recv(timeout=10)
-        with contextlib.suppress(TimeoutError):
-            text = listener.ws.recv(timeout=2)
-            out["broadcast(NaN)"] = text if not strict_json(text) else "JSON: " + text[:90]
+        for literal in ("NaN", "1e999999"):
+            c.ws.send('{"type":"action","channel":"shout","data":{"topic":"room:nan","value":%s},"ref":"r"}' % literal)
+            c.ws.recv(timeout=10)
+            try:
+                text = listener.ws.recv(timeout=2)
+            except TimeoutError:
+                text = "(no broadcast: the frame was refused)"
+            out[f"broadcast({literal})"] = text if not strict_json(text) else "JSON: " + text[:90]
         c.close()
         listener.close()
     return out
