@@ -365,7 +365,8 @@ def scenario_nan(root: Path) -> dict[str, Any]:
         listener = Client(srv.url)
         listener.request({"type": "subscribe", "channel": "room:nan"})
         for literal in ("NaN", "1e999999"):
-            c.ws.send('{"type":"action","channel":"shout","data":{"topic":"room:nan","value":%s},"ref":"r"}' % literal)
+            frame = '{"type":"action","channel":"shout","data":{"topic":"room:nan","value":VALUE},"ref":"r"}'
+            c.ws.send(frame.replace("VALUE", literal))
             c.ws.recv(timeout=10)
             try:
                 text = listener.ws.recv(timeout=2)
