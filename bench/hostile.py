@@ -256,11 +256,18 @@ def flood(root: Path, frames: Callable[[Raw], int], seconds: float = 10.0) -> di
         watch = Watch(srv)
         attacker = Raw(srv.port)
         sent = [0]
+        send = attacker.send
+
+        def counted(frame: dict[str, Any] | str) -> None:
+            send(frame)
+            sent[0] += 1
+
+        attacker.send = counted  # type: ignore[method-assign]
 
         def attack() -> None:
             attacker.sock.settimeout(seconds)
             with contextlib.suppress(OSError):
-                sent[0] = frames(attacker)
+                frames(attacker)
 
         thread = threading.Thread(target=attack)
         thread.start()
