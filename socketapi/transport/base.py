@@ -113,7 +113,6 @@ class Session:
     """
 
     __slots__ = (
-        "_abort",
         "_idle_timer",
         "_loop",
         "_max_bytes",
@@ -149,7 +148,6 @@ class Session:
         socket.on_closing = self._closing
         socket.on_abort = abort
         self.supervisor = Supervisor(socket, endpoint.router, endpoint.hub, wire, limits, encode_broadcast)
-        self._abort = abort
         self._loop = asyncio.get_running_loop()
         self._max_size = limits.max_frame_size
         self._max_frames = limits.max_inflight
