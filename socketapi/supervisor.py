@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from .connection import Socket
     from .pubsub import Broadcast, Hub
     from .router import Router
-    from .types import Ref
+    from .types import LeaveReason, Ref
     from .wire import Inbound, WireFormat
 
 logger = logging.getLogger("socketapi")
@@ -235,7 +235,7 @@ class Supervisor:
             frame = self.wire.error(as_frame_error(RuntimeError(error.message)), ref=ref, channel=channel)
         self.send(frame)
 
-    async def close(self, reason: str) -> None:
+    async def close(self, reason: LeaveReason) -> None:
         """Tear down: cancel running actions, then ``leave`` every joined channel once, with ``reason``.
 
         Idempotent: every caller waits for the one teardown, which runs with the first reason given.
@@ -244,7 +244,7 @@ class Supervisor:
             self._closing = asyncio.get_running_loop().create_task(self._close(reason))
         await asyncio.shield(self._closing)
 
-    async def _close(self, reason: str) -> None:
+    async def _close(self, reason: LeaveReason) -> None:
         self.on_settled = None
         if self._deadline_timer is not None:
             self._deadline_timer.cancel()
