@@ -80,10 +80,13 @@ class ASGITransport:
         task = asyncio.current_task()
         assert task is not None
 
+        reading = True
+
         def abort() -> None:
             # The close frame could not be written in time: stop reading and hand the connection
             # back to the server (ASGI has no abort; returning is how an app lets go of a socket).
-            task.cancel(_ABORT)
+            if reading:  # (once the read loop is over, the teardown must not be interrupted)
+                task.cancel(_ABORT)
 
         session = Session(endpoint, self.wire, self.encode_broadcast, scope, ASGILink(send), assigns, abort)
         endpoint.serving.add(task)
@@ -104,6 +107,7 @@ class ASGITransport:
                 raise
             task.uncancel()
         finally:
+            reading = False
             try:
                 await session.end()
             finally:
