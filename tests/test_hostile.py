@@ -183,6 +183,21 @@ def test_a_closed_socket_that_never_reads_is_let_go_after_close_timeout(
     deaf.close()
 
 
+def test_an_idle_socket_that_never_reads_is_let_go_too(servers: Servers, clients: list[Client]) -> None:
+    server = servers.start({"idle_timeout": 0.5, "close_timeout": 1})
+    monitor = connect(clients, server)
+    base = monitor.call("stats")["sockets"]
+    deaf = RawClient(server.port)
+    for _ in range(40):  # 40 answers of 100 KB that it never reads: its TCP buffers fill up
+        deaf.send_text(json.dumps({"type": "action", "channel": "echo", "data": {"value": "x" * 100_000}}))
+    # Then it says nothing: the idle timeout closes it, but the close frame cannot be written.
+    eventually(lambda: monitor.call("stats")["sockets"] == base, "the idle deaf socket to be let go")
+    log = servers.logs[server.pid].read_text()
+    assert "Idle timeout" in log or "no frame for" in log
+    assert "abandoning the connection" in log
+    deaf.close()
+
+
 def test_with_tcp_user_timeout_the_descriptor_is_released_too(
     servers: Servers, clients: list[Client], leave_log: Path
 ) -> None:
