@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-from socketapi import Channel, SocketAPI
+from socketapi import Channel, SocketAPI, on_event
 from socketapi.testclient import SocketSession, TestClient
-from socketapi.wire.phoenix import ARITY
+from socketapi.wire.phoenix import ARITY, REFS
 from tests.apps import phoenix_app
 
 URL = "/socket/websocket?vsn=2.0.0"
@@ -168,9 +168,6 @@ def test_a_join_repeated_with_the_same_join_ref_is_answered_again(phx: Phx) -> N
     phx.alive()
 
 
-REFS = "'join_ref' and 'ref' must be strings, integers or null."
-
-
 @pytest.mark.parametrize(
     ("frame", "answer"),
     [
@@ -185,6 +182,15 @@ REFS = "'join_ref' and 'ref' must be strings, integers or null."
         ('["1","9","room:a","echo","x"]', error(None, "9", "room:a", {"reason": "The payload must be a JSON object."})),
         ('[{},"9","room:a","echo",{}]', error(None, "9", "room:a", {"reason": REFS})),
         ('["1",true,"room:a","echo",{}]', [None, None, "room:a", "error", {"reason": REFS}]),
+        ('["1","' + "r" * 257 + '","room:a","echo",{}]', [None, None, "room:a", "error", {"reason": REFS}]),
+        ('["' + "j" * 257 + '","9","room:a","echo",{}]', error(None, "9", "room:a", {"reason": REFS})),
+        ('["1",9007199254740993,"room:a","echo",{}]', [None, None, "room:a", "error", {"reason": REFS}]),
+        ('["1","9","room:a","echo",{"n":NaN}]', [None, None, "phoenix", "error", {"reason": "Invalid JSON."}]),
+        ('["1","9","room:a","echo",{"n":Infinity}]', [None, None, "phoenix", "error", {"reason": "Invalid JSON."}]),
+        (
+            '["1","9","' + "x" * 10_000 + '","phx_join",{}]',
+            error(None, "9", "x" * 256 + "…", {"reason": "unmatched topic"}),
+        ),
     ],
 )
 def test_bad_frames_get_an_error_and_the_socket_and_others_carry_on(
@@ -204,6 +210,25 @@ def test_bad_frames_get_an_error_and_the_socket_and_others_carry_on(
         assert other.receive() == [None, None, "room:a", "shout", {"from": "anon", "text": "after"}]
         phx.alive()
         other.alive()
+
+
+def test_a_handler_result_that_is_not_strict_json_is_sent_as_null() -> None:
+    class Numbers(Channel):
+        topic = "numbers"
+
+        @on_event("nan")
+        async def nan(self) -> dict[str, float]:
+            return {"n": float("nan"), "m": float("inf")}
+
+    app = SocketAPI()
+    app.register(Numbers)
+    with TestClient(app) as local, local.socket(URL) as session:
+        phx = Phx(session)
+        phx.send(["1", "1", "numbers", "phx_join", {}])
+        assert phx.receive()[4]["status"] == "ok"
+        phx.send(["1", "2", "numbers", "nan", {}])
+        text = session.websocket.receive_text()
+        assert json.loads(text) == ok("1", "2", "numbers", {"n": None, "m": None})  # RFC 8259: no NaN in JSON
 
 
 def test_a_binary_frame_gets_an_error(phx: Phx) -> None:

@@ -22,8 +22,9 @@ from urllib.parse import parse_qs
 
 from pydantic_core import from_json, to_json
 
-from ..exceptions import FrameError, InvalidFrame, NotSubscribed, UnknownChannel
+from ..exceptions import ECHO_LIMIT, FrameError, InvalidFrame, NotSubscribed, UnknownChannel, clip
 from .base import DecodeError, Inbound
+from .json import MAX_REF_INT
 
 if TYPE_CHECKING:
     from starlette.requests import HTTPConnection
@@ -37,14 +38,21 @@ AUTH_TOKEN_PREFIX = "base64url.bearer.phx."  # phoenix.js sends its ``authToken`
 SOCKET_TOPIC = "phoenix"  # the topic of heartbeats and of errors that belong to no channel
 UNMATCHED = {"reason": "unmatched topic"}
 ARITY = "A message must be a JSON array [join_ref, ref, topic, event, payload]."
+REFS = f"'join_ref' and 'ref' must be null, strings of at most {ECHO_LIMIT} characters or integers up to 2^53 - 1."
 
 
 def _dumps(obj: Any) -> str:
-    return to_json(obj).decode()
+    # Strict JSON out (RFC 8259): a non-finite float (a handler's NaN) is sent as null.
+    return to_json(obj, inf_nan_mode="null").decode()
 
 
 def _is_ref(value: object) -> bool:
-    return value is None or (isinstance(value, (str, int)) and not isinstance(value, bool))
+    """A ``join_ref`` or ``ref`` we may echo: every answer carries it, so a huge one is refused."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return len(value) <= ECHO_LIMIT
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_REF_INT
 
 
 def _ok(response: JSON) -> dict[str, Any]:
@@ -84,7 +92,7 @@ class PhoenixWire:
         if not isinstance(raw, str):
             raise DecodeError(InvalidFrame("Binary frames are not supported; send JSON arrays as text."))
         try:
-            obj = from_json(raw)
+            obj = from_json(raw, allow_inf_nan=False)  # NaN and Infinity are not JSON
         except (ValueError, TypeError, RecursionError):  # TypeError: text that is not valid Unicode
             raise DecodeError(InvalidFrame("Invalid JSON.")) from None
         if not isinstance(obj, list):
@@ -96,7 +104,7 @@ class PhoenixWire:
             raise DecodeError(InvalidFrame(ARITY), ref, topic)
         join_ref, raw_ref, raw_topic, event, payload = obj
         if not _is_ref(join_ref) or not _is_ref(raw_ref):
-            raise DecodeError(InvalidFrame("'join_ref' and 'ref' must be strings, integers or null."), ref, topic)
+            raise DecodeError(InvalidFrame(REFS), ref, topic)
         if not raw_topic or topic is None:
             raise DecodeError(InvalidFrame("The topic must be a non-empty string."), ref)
         if not event or not isinstance(event, str):
@@ -141,7 +149,9 @@ class PhoenixWire:
                 response.update(error.data)
             elif error.data is not None:
                 response["data"] = error.data
-        topic = channel or SOCKET_TOPIC
+        # The topic routes the answer in phoenix.js: whole for a joined channel's error; clipped for
+        # the rest (bad frames, unmatched topics), so an error frame stays small whatever was sent.
+        topic = (channel if join_ref is not None else clip(channel)) if channel else SOCKET_TOPIC
         if ref is None:  # nothing to reply to (an error in after_join, handle_out, ...): an "error" push
             return _dumps([join_ref, None, topic, "error", response])
         return _dumps([join_ref, ref, topic, "phx_reply", {"status": "error", "response": response}])
