@@ -212,6 +212,14 @@ def test_bad_frames_get_an_error_and_the_socket_and_others_carry_on(
         other.alive()
 
 
+def test_a_joined_channel_with_a_long_topic_gets_its_errors_under_its_whole_topic(phx: Phx) -> None:
+    topic = "room:" + "7" * 300  # phoenix.js routes a reply by its topic: clipping it would lose the reply
+    phx.send(["1", "1", topic, "phx_join", {}])
+    assert phx.receive()[4]["status"] == "ok"
+    phx.send(["1", "2", topic, "boom", {}])
+    assert phx.receive() == error("1", "2", topic, {"reason": "boom!"})
+
+
 def test_a_handler_result_that_is_not_strict_json_is_sent_as_null() -> None:
     class Numbers(Channel):
         topic = "numbers"
