@@ -19,6 +19,8 @@ from .actions import Action
 from .channels import Channel, ChannelFunction
 from .connection import WS_1001_GOING_AWAY, WS_1008_POLICY_VIOLATION, WS_1009_MESSAGE_TOO_BIG, Socket
 from .exceptions import ConnectRefused
+from .history import HistoryStore, history_for
+from .presence import Presence
 from .protocol import JSONWire, WireFormat
 from .pubsub import Broadcast, Hub, InMemoryBackend, PubSubBackend, backend_from_url
 from .router import Router
@@ -95,6 +97,8 @@ class SocketAPI(Starlette):
         if isinstance(pubsub, str):
             pubsub = backend_from_url(pubsub)
         self.hub = Hub(pubsub if pubsub is not None else InMemoryBackend())
+        self.presence = Presence(self.hub)  # app.presence.list(topic); timings: app.presence.configure(...)
+        self.history: HistoryStore | None = history_for(self.hub.backend)
         self.wire: WireFormat = JSONWire()
         self._encode_broadcast = self.wire.broadcast  # one bound method, shared: broadcasts cache frames by it
         self.on_connect = on_connect
@@ -115,10 +119,13 @@ class SocketAPI(Starlette):
         return self.endpoints.action(name)
 
     def channel(
-        self, name: str, default_response: bool = False
+        self, name: str, default_response: bool = False, *, history: int | None = None, history_ttl: float | None = None
     ) -> Callable[[Callable[P, Awaitable[R]]], ChannelFunction[P, R]]:
-        """Declare a channel: ``@app.channel("chat")``; calling the function broadcasts its result."""
-        return self.endpoints.channel(name, default_response)
+        """Declare a channel: ``@app.channel("chat")``; calling the function broadcasts its result.
+
+        ``history=N`` keeps the topic's last N broadcasts for recovery (``history_ttl`` seconds).
+        """
+        return self.endpoints.channel(name, default_response, history=history, history_ttl=history_ttl)
 
     def register(self, *classes: type[Channel] | type[Action]) -> None:
         """Register ``Channel`` and ``Action`` subclasses."""
@@ -132,6 +139,10 @@ class SocketAPI(Starlette):
 
     async def broadcast(self, topic: str, data: JSON = None, *, event: str | None = None) -> None:
         """Send ``data`` to every subscriber of ``topic`` (every node, through the pub/sub backend)."""
+        policy = self.endpoints.history_of(topic)
+        if policy is not None and self.history is not None:
+            await self.history.publish(self.hub, Broadcast.encode(topic, data, event), policy)
+            return
         await self.hub.publish(Broadcast.encode(topic, data, event))
 
     # -- introspection ---------------------------------------------------------------------
@@ -205,13 +216,18 @@ class SocketAPI(Starlette):
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         await self.hub.start()
+        if self.endpoints.has_presence:
+            await self.presence.start()
         restore = self._chain_signal_handlers() if self.graceful_shutdown else (lambda: None)
         try:
             yield
         finally:
             restore()
             await self.shutdown()
+            await self.presence.stop()
             await self.hub.stop()
+            if self.history is not None:
+                await self.history.close()
 
     # -- serving -------------------------------------------------------------------------------
 
@@ -270,7 +286,16 @@ class SocketAPI(Starlette):
         await websocket.accept(subprotocol=self._choose_subprotocol(websocket))
         socket = Socket(websocket, self.limits)
         socket.assigns.update(assigns)
-        supervisor = Supervisor(socket, self.endpoints, self.hub, self.wire, self.limits, self._encode_broadcast)
+        supervisor = Supervisor(
+            socket,
+            self.endpoints,
+            self.hub,
+            self.wire,
+            self.limits,
+            self._encode_broadcast,
+            presence=self.presence,
+            history=self.history,
+        )
         task = asyncio.current_task()
         if task is not None:
             self._serving.add(task)

@@ -18,6 +18,7 @@ from . import _eager
 from .exceptions import (
     FrameError,
     HandlerError,
+    ImproperlyConfigured,
     InvalidFrame,
     LimitExceeded,
     NotSubscribed,
@@ -33,8 +34,10 @@ if TYPE_CHECKING:
     from .actions import ActionRoute
     from .channels import ChannelRoute
     from .connection import Socket
+    from .history import HistoryStore, Recovery
+    from .presence import Presence
     from .router import Router
-    from .types import JSON, Ref
+    from .types import JSON, Ref, StreamPosition
 
 logger = logging.getLogger("socketapi")
 
@@ -101,14 +104,46 @@ class ChannelProcess:
 
     async def broadcast(self, event: str | None, data: JSON, *, include_self: bool) -> None:
         message = Broadcast.encode(self.topic, data, event)
+        if self.route.history is not None:
+            await self._sup.history_store().publish(
+                self._sup.hub, message, self.route.history, None if include_self else self
+            )
+            return
         await self._sup.hub.publish(message, exclude=None if include_self else self)
+
+    # -- presence (ChannelContext) -------------------------------------------------------------
+
+    async def track(self, key: str, meta: dict[str, Any]) -> str:
+        return await self._sup.presence_of(self).track(self, self.topic, key, meta)
+
+    async def update(self, meta: dict[str, Any]) -> str:
+        return await self._sup.presence_of(self).update(self, meta)
+
+    async def untrack(self) -> None:
+        await self._sup.presence_of(self).untrack(self)
+
+    async def _release(self) -> None:
+        """This subscriber is gone: its presence entry leaves with it."""
+        presence = self._sup.presence
+        if presence is not None and presence.tracks(self):
+            try:
+                await presence.untrack(self)
+            except Exception:
+                logger.exception("Socket %s: untracking the presence on %r failed", self._sup.socket.id, self.topic)
 
     # -- jobs --------------------------------------------------------------------------------
 
-    async def join(self, data: dict[str, Any], ref: Ref | None) -> None:
+    async def join(self, data: dict[str, Any], ref: Ref | None, since: StreamPosition | None = None) -> None:
         sup, route, channel = self._sup, self.route, self.channel
         if self.state == "joined":  # a repeated subscribe: one subscription, acknowledged again
-            sup.socket.send_frame(sup.wire.subscribed(self.topic, None, ref))
+            position = None
+            if route.history is not None:
+                try:
+                    position = (await sup.history_store().read(self.topic, route.history)).position
+                except Exception as exc:
+                    sup.report(exc, ref, self.topic)
+                    return
+            sup.socket.send_frame(sup.wire.subscribed(self.topic, None, ref, position=position))
             return
         self.state = "joining"
         try:
@@ -128,16 +163,40 @@ class ChannelProcess:
             sup.forget(self)
             sup.report(exc, ref, self.topic)
             return
+        recovery: Recovery | None = None
         try:
+            if route.presence:
+                await sup.presence_of(self).start()  # replicating: presence_state covers every node
             await sup.hub.subscribe(self.topic, self)
+            if route.history is not None:
+                # Registered for live delivery first (buffered meanwhile), then the history read:
+                # every broadcast is in one or the other, and offsets tell the overlap.
+                recovery = await sup.history_store().read(self.topic, route.history, since)
+                frame = sup.wire.subscribed(
+                    self.topic,
+                    reply,
+                    ref,
+                    position=recovery.position,
+                    recovered=None if since is None else recovery.missed is not None,
+                )
+            elif since is not None:
+                frame = sup.wire.subscribed(self.topic, reply, ref, recovered=False)  # nothing to recover from
         except Exception as exc:
             self.state = "failed"
             sup.forget(self)
             sup.report(exc, ref, self.topic)
+            await self._unsubscribe()
+            await self._release()
             await self._call_leave("error")
             return
         self.state = "joined"
         sup.socket.send_frame(frame)
+        if route.presence:
+            sup.socket.send_frame(
+                sup.wire.push(self.topic, "presence_state", sup.presence_of(self).snapshot(self.topic))
+            )
+        if recovery is not None:
+            self.catch_up(recovery)
         try:
             await channel.after_join()
         except Exception as exc:
@@ -198,12 +257,17 @@ class ChannelProcess:
             await self._shutdown(reason)
         else:
             await self._unsubscribe()
+            await self._release()
             self.state = "closed"
 
     async def _shutdown(self, reason: str) -> None:
         self.state = "closed"
         await self._unsubscribe()
+        await self._release()
         await self._call_leave(reason)
+
+    def catch_up(self, recovery: Recovery) -> None:
+        """Only processes of channels with history catch up (see :class:`RecordingProcess`)."""
 
     async def _unsubscribe(self) -> None:
         try:
@@ -221,17 +285,64 @@ class ChannelProcess:
                 logger.exception("Socket %s: leave(%r) of %r raised", self._sup.socket.id, reason, self.topic)
 
 
+class RecordingProcess(ChannelProcess):
+    """A subscriber of a channel with history: its broadcasts carry offsets, delivered once and in order.
+
+    From its registration with the hub until the history was read and sent, live broadcasts
+    are buffered; afterwards, any broadcast at or below the last offset sent is one the client
+    already has (it may come late from the broker, after the history read) and is skipped.
+    """
+
+    __slots__ = ("_buffer", "_last")
+
+    def __init__(self, supervisor: Supervisor, route: ChannelRoute, topic: str, params: dict[str, str]) -> None:
+        super().__init__(supervisor, route, topic, params)
+        self._buffer: list[Broadcast] | None = []
+        self._last = -1
+
+    def deliver(self, message: Broadcast) -> None:
+        if self.state != "joined":
+            buffer = self._buffer
+            if buffer is not None and not self.muted:
+                buffer.append(message)
+            return
+        offset = message.offset
+        if offset is not None:
+            if offset <= self._last:
+                return
+            self._last = offset
+        super().deliver(message)
+
+    def catch_up(self, recovery: Recovery) -> None:
+        """Send what the client missed, then what arrived while it was being read; go live."""
+        buffered, self._buffer = self._buffer or [], None
+        for message in recovery.missed or ():
+            ChannelProcess.deliver(self, message)
+        self._last = recovery.position.offset
+        for message in buffered:
+            self.deliver(message)
+
+    async def join(self, data: dict[str, Any], ref: Ref | None, since: StreamPosition | None = None) -> None:
+        if self.state != "joined":
+            self._buffer = []
+        await super().join(data, ref, since)
+        if self.state != "joined":
+            self._buffer = None
+
+
 class Supervisor:
     """Routes one socket's frames to actions and channel instances."""
 
     __slots__ = (
         "_deadline_timer",
+        "_history",
         "_tasks",
         "encode_broadcast",
         "hub",
         "joined",
         "leaving",
         "limits",
+        "presence",
         "router",
         "socket",
         "wire",
@@ -245,7 +356,12 @@ class Supervisor:
         wire: WireFormat,
         limits: Limits | None = None,
         encode_broadcast: Callable[[Broadcast], str] | None = None,
+        *,
+        presence: Presence | None = None,
+        history: HistoryStore | None = None,
     ) -> None:
+        self.presence = presence
+        self._history = history
         self.socket = socket
         self.limits = limits or Limits()
         self.router = router
@@ -360,8 +476,9 @@ class Supervisor:
                 self.report(LimitExceeded(limit, "too_many_channels"), frame.ref, frame.channel)
                 return
             route, params = match
-            process = self.joined[frame.channel] = ChannelProcess(self, route, frame.channel, params)
-        process.submit(process.join, frame.data, frame.ref)
+            kind = ChannelProcess if route.history is None else RecordingProcess
+            process = self.joined[frame.channel] = kind(self, route, frame.channel, params)
+        process.submit(process.join, frame.data, frame.ref, frame.since)
 
     def _unsubscribe(self, frame: Inbound) -> None:
         process = self.joined.pop(frame.channel, None)
@@ -371,6 +488,21 @@ class Supervisor:
         process.muted = True
         self.leaving[process] = None
         process.submit(process.leave, frame.ref)
+
+    def presence_of(self, process: ChannelProcess) -> Presence:
+        if self.presence is None or not process.route.presence:
+            raise ImproperlyConfigured(
+                f"{process.route.cls.__qualname__} has no presence; set `presence = True` on the class to track"
+            )
+        return self.presence
+
+    def history_store(self) -> HistoryStore:
+        if self._history is None:
+            raise ImproperlyConfigured(
+                f"The pub/sub backend {type(self.hub.backend).__name__} keeps no history; "
+                "channels with history need InMemoryBackend or RedisBackend"
+            )
+        return self._history
 
     def _forget_task(self, task: asyncio.Task[None]) -> None:
         self._tasks.pop(task, None)

@@ -6,7 +6,7 @@ socket and the hub only through the Protocols declared here.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeAlias
 
 from starlette.types import Receive, Scope, Send
 
@@ -22,6 +22,7 @@ __all__ = [
     "Scope",
     "Send",
     "SocketInfo",
+    "StreamPosition",
     "Subscriber",
 ]
 
@@ -30,6 +31,13 @@ JSON: TypeAlias = Any
 
 Ref: TypeAlias = str | int
 """The client's correlation id for a frame (SPEC section 5)."""
+
+
+class StreamPosition(NamedTuple):
+    """A place in a topic's history: the offset of a broadcast, and the epoch it belongs to (SPEC 7.3)."""
+
+    offset: int
+    epoch: str
 
 
 class SocketInfo(Protocol):
@@ -63,3 +71,9 @@ class ChannelContext(Protocol):
     async def push(self, event: str | None, data: JSON) -> None: ...
 
     async def broadcast(self, event: str | None, data: JSON, *, include_self: bool) -> None: ...
+
+    async def track(self, key: str, meta: dict[str, Any]) -> str: ...
+
+    async def update(self, meta: dict[str, Any]) -> str: ...
+
+    async def untrack(self) -> None: ...
