@@ -248,3 +248,24 @@ def test_a_flushed_redis_starts_a_new_epoch(clients: Callable[[Server], Client])
         assert back["offset"] == 0
         ann.call("publish", count=1, start=3)
         assert ann.broadcast("feed")["offset"] == 1  # a new sequence, in the new epoch
+
+
+def test_presence_converges_again_after_the_broker_restarts(clients: Callable[[Server], Client]) -> None:
+    """Longer than the timeout without Redis: each node drops the other's members, then gets them back."""
+    with redis_server() as broker:
+        env = node_env(broker.url, "ph-restart:", "A")
+        with serve(APP, env=env) as a, serve(APP, env={**env, "PH_NODE": "B"}) as b:
+            ann, bob = clients(a), clients(b)
+            ann.subscribe("room:r", {"user": "ann"})
+            bob.subscribe("room:r", {"user": "bob"})
+            for client in (ann, bob):
+                client.wait_presence("room:r", lambda s: users(s) == {"ann", "bob"})
+            broker.stop()
+            ann.wait_presence("room:r", lambda s: users(s) == {"ann"}, timeout=PRESENCE_TIMEOUT + 5)
+            bob.wait_presence("room:r", lambda s: users(s) == {"bob"}, timeout=PRESENCE_TIMEOUT + 5)
+            carol = clients(b)  # joins during the outage: only her node knows, for now
+            carol.subscribe("room:r", {"user": "carol"})
+            broker.start()  # same port, empty
+            for client in (ann, bob, carol):
+                client.wait_presence("room:r", lambda s: users(s) == {"ann", "bob", "carol"}, timeout=15)
+            assert ann.call("presence", topic="room:r") == bob.call("presence", topic="room:r")
