@@ -320,7 +320,8 @@ class RecordingProcess(ChannelProcess):
         self._last = -1
 
     def deliver(self, message: Broadcast) -> None:
-        if self.state != "joined":
+        # ChannelProcess.deliver's body, inlined (a call per subscriber per broadcast is the cost here).
+        if self.muted or self.state != "joined":
             buffer = self._buffer
             if buffer is not None and not self.muted:
                 buffer.append(message)
@@ -330,7 +331,11 @@ class RecordingProcess(ChannelProcess):
             if offset <= self._last:
                 return
             self._last = offset
-        super().deliver(message)
+        route, context = self.route, self._context
+        if route.intercept and message.event in route.intercept:
+            context.socket.call_soon(lambda: self.submit(self._handle_out, message))
+        else:
+            context.send(message.frame(context.encode_broadcast), route.overflow)
 
     def catch_up(self, recovery: Recovery) -> None:
         """Send what the client missed, then what arrived while it was being read; go live."""

@@ -16,9 +16,11 @@ starts the topic in a new epoch, and clients asking to recover from the old one 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import uuid
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
@@ -99,6 +101,7 @@ class RedisHistory(HistoryStore):
         self._publish_script: Any = None
         self._read_script: Any = None
         self._skips = itertools.count(1)
+        self._keeper: AsyncGenerator[None, None] | None = None
 
     def keys(self, topic: str) -> list[str]:
         """The hash and the list that hold ``topic``'s history."""
@@ -160,8 +163,21 @@ class RedisHistory(HistoryStore):
             missed.append(message)
         return Recovery(position, missed)
 
+    async def _keep(self, client: aioredis.Redis) -> AsyncGenerator[None, None]:
+        # Parked at its yield while the loop runs. A script's loop that ends (asyncio.run) closes
+        # every async generator it knows of: our cue to close the connections nobody closed.
+        try:
+            yield
+        finally:
+            if self._client is client:
+                await self.close()
+
     async def close(self) -> None:
         client, self._client, self._loop = self._client, None, None
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None:
+            with contextlib.suppress(RuntimeError):  # it is running: this close came from its finally
+                await keeper.aclose()
         if client is not None:
             try:
                 await client.aclose()
@@ -172,10 +188,12 @@ class RedisHistory(HistoryStore):
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
             # A client's connections belong to the event loop that opened them.
-            self._client = aioredis.Redis.from_url(self.backend.url, socket_timeout=5.0, socket_connect_timeout=5.0)
-            self._loop = loop
-            self._publish_script = self._client.register_script(_PUBLISH)
-            self._read_script = self._client.register_script(_READ)
+            client = aioredis.Redis.from_url(self.backend.url, socket_timeout=5.0, socket_connect_timeout=5.0)
+            self._client, self._loop = client, loop
+            self._publish_script = client.register_script(_PUBLISH)
+            self._read_script = client.register_script(_READ)
+            self._keeper = self._keep(client)  # held: a generator nobody refers to is closed by the loop
+            await self._keeper.__anext__()
         script = self._publish_script if which == "publish" else self._read_script
         try:
             return await script(keys=keys, args=args)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,7 +20,7 @@ import pytest
 import redis
 from websockets.sync.client import connect
 
-from tests.support import Server, serve
+from tests.support import ROOT, Server, serve
 
 from .ph_client import Client
 from .redis_support import redis_server
@@ -269,3 +271,35 @@ def test_presence_converges_again_after_the_broker_restarts(clients: Callable[[S
             for client in (ann, bob, carol):
                 client.wait_presence("room:r", lambda s: users(s) == {"ann", "bob", "carol"}, timeout=15)
             assert ann.call("presence", topic="room:r") == bob.call("presence", topic="room:r")
+
+
+def test_a_script_broadcasting_on_a_history_topic_records_it_and_closes_its_connections(
+    nodes: tuple[Server, Server], clients: Callable[[Server], Client], redis_url: str, cluster_prefix: str
+) -> None:
+    a, b = nodes
+    on_a, on_b = clients(a), clients(b)
+    start = on_a.subscribe("feed")["offset"]
+    on_b.subscribe("feed")
+    script = (
+        "import asyncio\n"
+        "from tests.apps.presence_history import feed\n"
+        "async def main():\n"
+        "    for seq in range(3):\n"
+        "        await feed(seq=seq, by='script')\n"
+        "asyncio.run(main())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "always::ResourceWarning", "-c", script],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **node_env(redis_url, cluster_prefix, "script")},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Warning" not in result.stderr, result.stderr
+    for client in (on_a, on_b):
+        frames = [client.broadcast("feed") for _ in range(3)]
+        assert [(f["offset"], f["data"]["seq"], f["data"]["by"]) for f in frames] == [
+            (start + 1 + i, i, "script") for i in range(3)
+        ]
