@@ -9,7 +9,10 @@ from typing import Any
 import pytest
 
 from socketapi import Channel, ImproperlyConfigured, SocketAPI, on_event
+from socketapi.history import HistoryPolicy, MemoryHistory, Recovery
+from socketapi.pubsub import Broadcast
 from socketapi.testclient import SocketSession, TestClient
+from socketapi.types import StreamPosition
 
 
 class Feed(Channel):
@@ -311,3 +314,43 @@ def test_history_options_are_checked_at_registration(history: Any, ttl: Any, mes
 
         @SocketAPI().channel("bad", history=history, history_ttl=ttl)
         async def bad() -> None: ...
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_broadcast_landing_between_registration_and_the_read_arrives_once(
+    app: SocketAPI, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    """The seam, made deterministic: a broadcast is published while the returning subscriber is
+    already registered for live delivery, just before (it is then in the history read too) or
+    just after (it is then only in the live buffer) its history is read."""
+    store = app.history
+    assert isinstance(store, MemoryHistory)
+    original = MemoryHistory.read
+
+    async def read_with_a_publish_in_the_gap(
+        self: MemoryHistory, topic: str, policy: HistoryPolicy, since: StreamPosition | None = None
+    ) -> Recovery:
+        if since is None:
+            return await original(self, topic, policy, since)
+        gap = Broadcast.encode(topic, {"text": "in the gap"})
+        if when == "before":
+            await self.publish(app.hub, gap, policy)
+        recovery = await original(self, topic, policy, since)
+        if when == "after":
+            await self.publish(app.hub, gap, policy)
+        return recovery
+
+    monkeypatch.setattr(MemoryHistory, "read", read_with_a_publish_in_the_gap)
+    with TestClient(app) as client:
+        with client.socket() as ann:
+            position = ann.subscribe("news")
+        with client.socket() as publisher:
+            publisher.call("publish", {"channel": "news", "count": 2})
+        with client.socket() as ann:
+            back = ann.subscribe("news", since={"offset": 0, "epoch": position["epoch"]})
+            assert back["recovered"] is True
+            assert back["offset"] == (3 if when == "before" else 2)
+            ann.call("publish", {"channel": "news", "start": 2})
+            assert texts_and_offsets(ann, "news", 4) == [("0", 1), ("1", 2), ("in the gap", 3), ("2", 4)]
+            ann.call("publish", {"channel": "plain"})  # a marker: nothing after it was pending
+            assert ann.pending == []
