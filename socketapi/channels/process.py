@@ -145,12 +145,12 @@ class ChannelProcess:
     async def untrack(self) -> None:
         await self._context.presence_of(self).untrack(self)
 
-    async def _release(self) -> None:
-        """This subscriber is gone: its presence entry leaves with it."""
+    def _release(self) -> None:
+        """This subscriber is gone: its presence entry leaves with it (at once: teardown may be cut short)."""
         presence = self._context.presence
         if presence is not None and presence.tracks(self):
             try:
-                await presence.untrack(self)
+                presence.release(self)
             except Exception:
                 logger.exception("Socket %s: untracking the presence on %r failed", self._context.socket.id, self.topic)
 
@@ -203,8 +203,8 @@ class ChannelProcess:
             self.state = "failed"
             context.forget(self)
             context.report(exc, ref, self.topic)
+            self._release()
             await self._unsubscribe()
-            await self._release()
             await self._call_leave("error")
             return
         self.state = "joined"
@@ -274,14 +274,14 @@ class ChannelProcess:
         if self.state == "joined":
             await self._shutdown(reason)
         else:
+            self._release()
             await self._unsubscribe()
-            await self._release()
             self.state = "closed"
 
     async def _shutdown(self, reason: str) -> None:
         self.state = "closed"
+        self._release()
         await self._unsubscribe()
-        await self._release()
         await self._call_leave(reason)
 
     def catch_up(self, recovery: Recovery) -> None:

@@ -165,6 +165,20 @@ class Presence:
     def tracks(self, owner: Hashable) -> bool:
         return owner in self._owned
 
+    def release(self, owner: Hashable) -> None:
+        """Untrack ``owner`` without waiting: for a subscriber's teardown, which a cancellation may cut short.
+
+        On another thread than the tracker's, the removal is handed over and done there.
+        """
+        if owner not in self._owned:
+            return
+        loop = self._loop
+        if loop is None or threading.get_ident() == self._thread or not _alive(loop):
+            self._untrack_now(owner)
+        else:
+            with contextlib.suppress(RuntimeError):  # that loop closed meanwhile
+                loop.call_soon_threadsafe(self._untrack_now, owner)
+
     def _track_now(self, owner: Hashable, entry: Entry) -> str:
         old = self._owned.pop(owner, None)
         if old is not None:
@@ -222,8 +236,9 @@ class Presence:
         return diff
 
     def _schedule(self) -> None:
-        if self._flush_timer is None and self._loop is not None:
-            self._flush_timer = self._loop.call_later(self.window, self._flush)
+        loop = self._loop
+        if self._flush_timer is None and loop is not None and not loop.is_closed():
+            self._flush_timer = loop.call_later(self.window, self._flush)
 
     def _flush(self) -> None:
         """End of a window: one ``presence_diff`` per changed topic here, one delta to the other nodes."""

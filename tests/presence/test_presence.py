@@ -306,3 +306,18 @@ def _check_with_phoenix_js(frames: list[dict[str, Any]], expected: dict[str, Any
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == expected
+
+
+def test_presence_works_when_each_socket_runs_on_its_own_event_loop() -> None:
+    """Without ``with TestClient(app)``, each test socket has its own loop and thread: a closing
+    socket's teardown may be cut short, and its entry must leave all the same."""
+    client = TestClient(make_app())
+    with client.socket() as ann:
+        ann.join("room:1", {"user": "ann"})
+        with client.socket() as bob:
+            bob.join("room:1", {"user": "bob"})
+            ann.presence("room:1", until=lambda s: set(s) == {"ann", "bob"})
+        assert list(ann.presence("room:1", until=lambda s: "bob" not in s)) == ["ann"]
+    with client.socket() as carl:  # the first socket's loop is gone: presence carries on here
+        carl.join("room:1", {"user": "carl"})
+        assert list(carl.presence("room:1", until=lambda s: "carl" in s)) == ["carl"]
