@@ -11,6 +11,8 @@ history/plain of the medians is the cost of keeping history. With ``--redis`` bo
 on two nodes joined by Redis (history then goes through the Lua script).
 
 Clients, nodes (and Redis) share this machine; on a shared machine quote the ratio, not the rates.
+The node CPU time per delivery (user + system, from ``/proc``, during the bursts) is the steadier
+figure: a busy machine slows every run down but costs each delivery about the same CPU.
 """
 
 from __future__ import annotations
@@ -75,14 +77,18 @@ def main() -> None:
         f"{args.repeats} x {args.rounds} bursts of {args.burst}, {args.paced} paced"
     )
     print(f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
-    print(f"{'setup':<10}{'deliveries/s (each run)':>40}{'median':>12}{'p50 ms':>9}")
-    medians = {}
+    print(f"{'setup':<10}{'deliveries/s (each run)':>40}{'median':>12}{'p50 ms':>9}{'node CPU us/delivery':>24}")
+    medians, cpu = {}, {}
     for name, runs in results.items():
         rates = [r.deliveries_per_s for r in runs]
         medians[name] = statistics.median(rates)
+        cpu[name] = statistics.median([r.cpu_us_per_delivery for r in runs])
         p50 = statistics.median([r.p50 for r in runs])
-        print(f"{name:<10}{', '.join(f'{x:,.0f}' for x in rates):>40}{medians[name]:>12,.0f}{p50:>9.2f}")
+        print(
+            f"{name:<10}{', '.join(f'{x:,.0f}' for x in rates):>40}{medians[name]:>12,.0f}{p50:>9.2f}{cpu[name]:>24.2f}"
+        )
     print(f"history / plain throughput: x{medians['history'] / medians['plain']:.3f}")
+    print(f"history / plain node CPU per delivery: x{cpu['history'] / cpu['plain']:.3f}")
 
 
 if __name__ == "__main__":
