@@ -19,8 +19,8 @@ if REDIS_URL:
     from socketapi.pubsub.redis import RedisBackend
 
     app = SocketAPI(pubsub=RedisBackend(REDIS_URL, prefix=os.environ["PH_PREFIX"], max_backoff=0.2))
-else:
-    app = SocketAPI()
+else:  # a script importing this module broadcasts to the server at PH_PORT
+    app = SocketAPI(host="127.0.0.1", port=int(os.environ.get("PH_PORT", "8000")))
 
 app.presence.configure(
     heartbeat=float(os.environ.get("PH_HEARTBEAT", "0.2")), timeout=float(os.environ.get("PH_TIMEOUT", "2"))

@@ -14,13 +14,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 from websockets.sync.client import connect
 
-from tests.support import ROOT, Server, serve
+from tests.support import ROOT, Server, free_port, serve
 
 from .ph_client import Client
 from .redis_support import redis_server
@@ -303,3 +304,38 @@ def test_a_script_broadcasting_on_a_history_topic_records_it_and_closes_its_conn
         assert [(f["offset"], f["data"]["seq"], f["data"]["by"]) for f in frames] == [
             (start + 1 + i, i, "script") for i in range(3)
         ]
+
+
+def test_a_script_on_the_memory_backend_hands_history_broadcasts_to_the_server_which_records_them(
+    clients: Callable[[Server], Client], tmp_path: Path
+) -> None:
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    port = free_port()
+    env = {**node_env(None, "", "A"), "PH_PORT": str(port), "XDG_RUNTIME_DIR": str(runtime)}
+    with serve(APP, port=port, env=env) as server:
+        ann = clients(server)
+        position = ann.subscribe("feed")
+        script = (
+            "import asyncio\n"
+            "from tests.apps.presence_history import feed\n"
+            "async def main():\n"
+            "    for seq in range(2):\n"
+            "        await feed(seq=seq, by='script')\n"
+            "asyncio.run(main())\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 0, result.stderr
+        frames = [ann.broadcast("feed") for _ in range(2)]
+        assert [(f["offset"], f["data"]["by"]) for f in frames] == [(1, "script"), (2, "script")]
+        bob = clients(server)
+        back = bob.subscribe("feed", since={"offset": 0, "epoch": position["epoch"]})
+        assert back["recovered"] is True
+        assert [bob.broadcast("feed")["data"]["seq"] for _ in range(2)] == [0, 1]
