@@ -69,7 +69,11 @@ class HistoryStore(ABC):
     async def publish(
         self, hub: Hub, message: Broadcast, policy: HistoryPolicy, exclude: Subscriber | None = None
     ) -> None:
-        """Give ``message`` the topic's next offset, keep it, and deliver it on every node."""
+        """Give ``message`` the topic's next offset, keep it, and deliver it on every node.
+
+        A store may return once the broadcast is queued (Redis's does); the order of publishing
+        is the order of the offsets.
+        """
 
     @abstractmethod
     async def read(self, topic: str, policy: HistoryPolicy, since: StreamPosition | None = None) -> Recovery:
