@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from ..exceptions import FrameError
     from ..pubsub.message import Broadcast
-    from ..types import JSON, Ref, Scope
+    from ..types import JSON, Ref, Scope, StreamPosition
 
 
 @dataclass(slots=True)
@@ -28,6 +28,7 @@ class Inbound:
     # Which join of ``channel`` the frame belongs to, for formats that number joins (Phoenix's
     # ``join_ref``): a subscribe records it, and an event or unsubscribe naming another one is stale.
     join_ref: Ref | None = None
+    since: StreamPosition | None = None  # a subscribe's recovery request (SPEC 7.3)
 
 
 class DecodeError(Exception):
@@ -58,7 +59,17 @@ class WireFormat(Protocol):
 
     def action_result(self, name: str, result: JSON, ref: Ref | None) -> str: ...
 
-    def subscribed(self, topic: str, reply: JSON, ref: Ref | None, join_ref: Ref | None = None) -> str: ...
+    def subscribed(
+        self,
+        topic: str,
+        reply: JSON,
+        ref: Ref | None,
+        join_ref: Ref | None = None,
+        *,
+        position: StreamPosition | None = None,
+        recovered: bool | None = None,
+    ) -> str:
+        """``position`` (offset and epoch) on a topic with history; ``recovered`` answers a ``since``."""
 
     def unsubscribed(self, topic: str, ref: Ref | None, join_ref: Ref | None = None) -> str: ...
 

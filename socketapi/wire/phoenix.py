@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from starlette.requests import HTTPConnection
 
     from ..pubsub.message import Broadcast
-    from ..types import JSON, Ref, Scope
+    from ..types import JSON, Ref, Scope, StreamPosition
 
 VSN = "2.0.0"
 SUBPROTOCOL = "phoenix"
@@ -125,7 +125,17 @@ class PhoenixWire:
         # Never reached: no Phoenix frame decodes to an action. A reply on the socket's topic if it were.
         return _dumps([None, ref, SOCKET_TOPIC, "phx_reply", _ok(result)])
 
-    def subscribed(self, topic: str, reply: JSON, ref: Ref | None, join_ref: Ref | None = None) -> str:
+    def subscribed(
+        self,
+        topic: str,
+        reply: JSON,
+        ref: Ref | None,
+        join_ref: Ref | None = None,
+        *,
+        position: StreamPosition | None = None,
+        recovered: bool | None = None,
+    ) -> str:
+        # Recovery (offsets, epochs) is protocol v1's: over Phoenix a history topic joins as any other.
         return _dumps([join_ref, ref, topic, "phx_reply", _ok(reply)])
 
     def unsubscribed(self, topic: str, ref: Ref | None, join_ref: Ref | None = None) -> str:

@@ -96,10 +96,20 @@ class Slow(Channel):
         SLOW[self.topic_name]["leaves"].append(reason)
 
 
+class Lobby(Channel):
+    """Presence over the Phoenix protocol: phoenix.js's Presence syncs from presence_state and presence_diff."""
+
+    topic = "presence:{lobby}"
+    presence = True
+
+    async def join(self, lobby: str, user: str) -> None:
+        await self.track(user, {"device": "node"})
+
+
 def create_app() -> SocketAPI:
     """A fresh app (the tests that run it in process need one each: a stopped app accepts no socket)."""
     app = SocketAPI(on_connect=on_connect, idle_timeout=float(os.environ.get("PHOENIX_APP_IDLE_TIMEOUT", "60")))
-    app.register(Room, Slow)
+    app.register(Room, Slow, Lobby)
 
     @app.channel("news")
     async def news(headline: str) -> dict[str, str]:

@@ -226,27 +226,34 @@ test("a join that times out: phoenix.js leaves and rejoins, and drops the first 
   assert.deepEqual(ticks, []); // one subscription: the broadcast came once
 });
 
-test("presence: phoenix.js's Presence syncs from presence_state and presence_diff", { skip: !process.env.PHOENIX_PRESENCE }, async () => {
-  // Enabled once presence (SPEC 7.2) exists on the server side; see tests/test_phoenix_client.py.
+test("presence: phoenix.js's Presence syncs from presence_state and presence_diff, unchanged", async () => {
   const alice = connect().channel("presence:lobby", { user: "alice" });
   const presence = new Presence(alice);
   let synced = [];
   presence.onSync(() => {
-    synced = presence.list((id, { metas }) => ({ id, count: metas.length }));
+    synced = presence.list((id, { metas }) => ({ id, devices: metas.map((m) => m.device) }));
+    synced.sort((a, b) => a.id.localeCompare(b.id));
   });
   await join(alice);
-  await until(() => synced.length === 1, "alice's own presence");
-  assert.deepEqual(synced, [{ id: "alice", count: 1 }]);
+  await until(() => synced.length === 1, "alice's own presence (presence_state)");
+  assert.deepEqual(synced, [{ id: "alice", devices: ["node"] }]);
+
   const bob = connect().channel("presence:lobby", { user: "bob" });
   await join(bob);
-  await until(() => synced.length === 2, "bob's arrival");
-  assert.deepEqual(
-    synced.map((p) => p.id).sort(),
-    ["alice", "bob"],
-  );
+  await until(() => synced.length === 2, "bob's arrival (presence_diff joins)");
+  const tab = connect().channel("presence:lobby", { user: "bob" }); // the same user on a second socket
+  await join(tab);
+  await until(() => synced.length === 2 && synced[1].devices.length === 2, "bob's second entry");
+  assert.deepEqual(synced, [
+    { id: "alice", devices: ["node"] },
+    { id: "bob", devices: ["node", "node"] },
+  ]);
+
   await within(outcome(bob.leave()), "bob's leave");
+  await until(() => synced[1].devices.length === 1, "one of bob's entries leaving (presence_diff leaves)");
+  tab.socket.disconnect(); // a socket that goes away untracks too
   await until(() => synced.length === 1, "bob's departure");
-  assert.deepEqual(synced, [{ id: "alice", count: 1 }]);
+  assert.deepEqual(synced, [{ id: "alice", devices: ["node"] }]);
 });
 
 // Last: it stops the server (the test harness relaunches it on the same port).
