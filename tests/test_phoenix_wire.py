@@ -239,6 +239,28 @@ def test_a_handler_result_that_is_not_strict_json_is_sent_as_null() -> None:
         assert json.loads(text) == ok("1", "2", "numbers", {"n": None, "m": None})  # RFC 8259: no NaN in JSON
 
 
+def test_a_history_channel_joins_and_broadcasts_as_any_other_over_phoenix() -> None:
+    class Orders(Channel):
+        topic = "orders:{shop}"
+        history = 10
+
+        @on_event("order")
+        async def order(self, item: str) -> None:
+            await self.broadcast("order", {"item": item})
+
+    app = SocketAPI()
+    app.register(Orders)
+    with TestClient(app) as local, local.socket(URL) as session, local.socket("/") as v1:
+        assert v1.subscribe("orders:1")["offset"] == 0  # protocol v1 sees the history's position
+        phx = Phx(session)
+        phx.send(["1", "1", "orders:1", "phx_join", {"since": {"offset": 0, "epoch": "x"}}])
+        assert phx.receive() == ok("1", "1", "orders:1", {})  # no offset, no recovery: Phoenix has neither
+        phx.send(["1", "2", "orders:1", "order", {"item": "tea"}])
+        assert phx.receive() == [None, None, "orders:1", "order", {"item": "tea"}]
+        assert v1.receive_broadcast("orders:1")["offset"] == 1  # the same broadcast, numbered, in v1
+        phx.alive()
+
+
 def test_a_binary_frame_gets_an_error(phx: Phx) -> None:
     phx.session.websocket.send_bytes(b'["1","1","room:a","phx_join",{}]')
     assert phx.receive() == [
