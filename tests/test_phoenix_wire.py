@@ -261,6 +261,28 @@ def test_a_history_channel_joins_and_broadcasts_as_any_other_over_phoenix() -> N
         phx.alive()
 
 
+def test_an_error_that_answers_no_frame_is_an_error_event_on_the_topic_and_the_channel_stays_joined() -> None:
+    class Shaky(Channel):
+        topic = "shaky"
+
+        async def after_join(self) -> None:
+            raise RuntimeError("after_join failed")
+
+        @on_event("ping")
+        async def ping(self) -> str:
+            return "pong"
+
+    app = SocketAPI()
+    app.register(Shaky)
+    with TestClient(app) as local, local.socket(URL) as session:
+        phx = Phx(session)
+        phx.send(["4", "4", "shaky", "phx_join", {}])
+        assert phx.receive() == ok("4", "4", "shaky", {})
+        assert phx.receive() == ["4", None, "shaky", "error", {"reason": "after_join failed"}]  # not phx_error
+        phx.send(["4", "5", "shaky", "ping", {}])
+        assert phx.receive() == ok("4", "5", "shaky", "pong")
+
+
 def test_a_binary_frame_gets_an_error(phx: Phx) -> None:
     phx.session.websocket.send_bytes(b'["1","1","room:a","phx_join",{}]')
     assert phx.receive() == [
