@@ -2,6 +2,7 @@
 
 from socketapi import SocketAPI
 
+from .page import index
 from .rooms import Multiply, RoomChannel
 
 app = SocketAPI()
@@ -27,3 +28,6 @@ async def send_message(message: str):
 
 # The class API: a Phoenix-style channel with per-subscriber state, and an Action class.
 app.register(RoomChannel, Multiply)
+
+# The browser page at "/" (HTTP GET; the WebSocket stays at "/"): a chat room over /socketapi.js.
+app.add_route("/", index, methods=["GET"])

@@ -23,6 +23,7 @@ from .protocol import JSONWire, WireFormat
 from .pubsub import Broadcast, Hub, InMemoryBackend, PubSubBackend, backend_from_url
 from .router import Router
 from .settings import Limits, OverflowPolicy
+from .static import client_routes
 from .supervisor import Supervisor
 from .types import JSON, Receive, Scope, Send
 
@@ -48,6 +49,9 @@ class SocketAPI(Starlette):
         graceful_shutdown: on SIGTERM/SIGINT, close every socket with 1001 and run ``leave``
             hooks with ``"shutdown"`` before the server goes on with its own shutdown.
         routes: extra Starlette routes (HTTP endpoints beside the socket).
+        serve_client: serve the JavaScript client at ``/socketapi.js`` and its types at
+            ``/socketapi.d.ts`` (HTTP GET); ``False`` turns both off. A route of ``routes`` with
+            the same path wins.
 
     Every other keyword is a limit of :class:`~socketapi.settings.Limits`, with its default there.
     """
@@ -60,6 +64,7 @@ class SocketAPI(Starlette):
         on_connect: ConnectHook | None = None,
         graceful_shutdown: bool = True,
         routes: Sequence[BaseRoute] | None = None,
+        serve_client: bool = True,
         debug: bool = False,
         max_frame_size: int = Limits.max_frame_size,
         max_queue: int = Limits.max_queue,
@@ -104,7 +109,7 @@ class SocketAPI(Starlette):
         self._shutting_down = False
         super().__init__(
             debug=debug,
-            routes=[WebSocketRoute(path, self._serve), *(routes or [])],
+            routes=[WebSocketRoute(path, self._serve), *(routes or []), *(client_routes() if serve_client else [])],
             lifespan=self._lifespan,
         )
 
