@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .errors import SocketError
 
 if TYPE_CHECKING:
+    from .link import Link
     from .socket import Socket
 
 logger = logging.getLogger("socketapi.client")
@@ -47,8 +48,9 @@ class Rejoin:
 class Channel:
     """Created by :meth:`Socket.channel`; rejoined with its ``params`` (and ``since``) after every reconnect."""
 
-    def __init__(self, socket: Socket, topic: str, params: dict[str, Any]) -> None:
+    def __init__(self, socket: Socket, link: Link, topic: str, params: dict[str, Any]) -> None:
         self.socket = socket
+        self._link = link
         self.topic = topic
         self.params = params
         self.state: ChannelState = "closed"
@@ -67,17 +69,17 @@ class Channel:
         """Subscribe; return the join reply. Raises :class:`SocketError` (``join_refused``, with the server's data)."""
         if self.state == "joined":
             return self._reply
-        socket = self.socket
+        link = self._link
         if self._join_waiter is None:
-            socket._check_can_wait()
+            link.check_can_wait()
             self._join_waiter = asyncio.get_running_loop().create_future()
             self._wanted = True
             self.state = "joining"
-            socket._channels[self.topic] = self
-            if socket.connected:
+            link.channels[self.topic] = self
+            if link.connected:
                 self._subscribe()
         waiter = self._join_waiter
-        seconds = socket.timeout if timeout is None else timeout
+        seconds = link.timeout if timeout is None else timeout
         try:
             async with asyncio.timeout(seconds):
                 return await asyncio.shield(waiter)
@@ -85,7 +87,7 @@ class Channel:
             error = SocketError(f"No answer to joining '{self.topic}' within {seconds} s.", "timeout")
             self._fail_join(error)
             # The subscribe may still land: undo it rather than hold a subscription nobody knows of.
-            socket._send_nowait({"type": "unsubscribe", "channel": self.topic})
+            link.send_nowait({"type": "unsubscribe", "channel": self.topic})
             raise error from None
 
     async def push(self, event: str, data: dict[str, Any] | None = None, *, timeout: float | None = None) -> Any:
@@ -95,7 +97,7 @@ class Channel:
         """
         if not self._wanted:
             raise SocketError(f"Not subscribed to channel '{self.topic}'.", "not_subscribed")
-        frame = await self.socket._request(
+        frame = await self._link.request(
             {"type": "event", "channel": self.topic, "event": event, "data": data or {}}, timeout
         )
         return frame.get("data")
@@ -123,17 +125,46 @@ class Channel:
         self._wanted = False
         self._joined_once = False
         self._fail_join(SocketError(f"Left channel '{self.topic}' before it was joined.", "closed"))
-        self.socket._forget(self)
-        if not was_subscribed or not self.socket.connected:
+        self._link.forget(self)
+        if not was_subscribed or not self._link.connected:
             self.state = "closed"
             return
         self.state = "leaving"
         try:
-            await self.socket._request({"type": "unsubscribe", "channel": self.topic}, timeout, queue=False)
+            await self._link.request({"type": "unsubscribe", "channel": self.topic}, timeout, queue=False)
         finally:
             self.state = "closed"
 
-    # -- driven by the socket ------------------------------------------------------------------
+    # -- called by the socket ------------------------------------------------------------------
+
+    def rejoin(self) -> None:
+        """Subscribe again on a new connection (the socket calls this on every open)."""
+        if self._wanted:
+            self.state = "joining"
+            self._subscribe()
+
+    def connection_lost(self, for_good: bool) -> None:
+        """The socket's connection dropped; ``for_good``: no reconnect follows."""
+        if self.state == "joined":
+            self.state = "joining" if self._wanted and not for_good else "closed"
+        if for_good:
+            self._fail_join(SocketError("The socket was disconnected.", "closed"))
+
+    def deliver(self, frame: dict[str, Any]) -> None:
+        """A push or broadcast for this topic (the socket calls this): to the callbacks of its event."""
+        if not self._wanted:
+            return
+        offset = frame.get("offset")
+        if isinstance(offset, int) and self.position is not None:
+            if offset <= self.position.offset:
+                return  # already seen: recovery never delivers twice
+            self.position = StreamPosition(offset, self.position.epoch)
+        event = frame.get("event") or "data"
+        message = Message(event, frame.get("data"), offset if isinstance(offset, int) else None, frame)
+        for callback in list(self._callbacks.get(event, ())):
+            self._call(callback, message)
+
+    # -- internals -----------------------------------------------------------------------------
 
     def _subscribe(self) -> None:
         frame: dict[str, Any] = {"type": "subscribe", "channel": self.topic, "data": self.params}
@@ -141,7 +172,7 @@ class Channel:
         if self.position is not None:
             frame["since"] = {"offset": self.position.offset, "epoch": self.position.epoch}
         is_rejoin = self._joined_once
-        answer = self.socket._send_request(frame)
+        answer = self._link.send_request(frame)
         answer.add_done_callback(lambda done: self._answered(done, is_rejoin))
 
     def _answered(self, answer: asyncio.Future[dict[str, Any]], is_rejoin: bool) -> None:
@@ -155,13 +186,13 @@ class Channel:
             return  # the next connection resubscribes
         self._wanted = False
         self.state = "errored"
-        self.socket._forget(self)
+        self._link.forget(self)
         if not isinstance(error, SocketError):
             error = SocketError(str(error), "error")
         if self._join_waiter is not None:
             self._fail_join(error)
         else:
-            self.socket._emit_error(error)
+            self._link.report(error)
 
     def _subscribed(self, frame: dict[str, Any], is_rejoin: bool) -> None:
         self.state = "joined"
@@ -189,34 +220,10 @@ class Channel:
         if self.state == "joining":
             self.state = "errored"
             self._wanted = False
-            self.socket._forget(self)
+            self._link.forget(self)
         if not waiter.done():
             waiter.set_exception(error)
             waiter.exception()  # retrieved: a join that timed out first must not log "never retrieved"
-
-    def _rejoin(self) -> None:
-        if self._wanted:
-            self.state = "joining"
-            self._subscribe()
-
-    def _connection_lost(self, for_good: bool) -> None:
-        if self.state == "joined":
-            self.state = "joining" if self._wanted and not for_good else "closed"
-        if for_good:
-            self._fail_join(SocketError("The socket was disconnected.", "closed"))
-
-    def _received(self, frame: dict[str, Any]) -> None:
-        if not self._wanted:
-            return
-        offset = frame.get("offset")
-        if isinstance(offset, int) and self.position is not None:
-            if offset <= self.position.offset:
-                return  # already seen: recovery never delivers twice
-            self.position = StreamPosition(offset, self.position.epoch)
-        event = frame.get("event") or "data"
-        message = Message(event, frame.get("data"), offset if isinstance(offset, int) else None, frame)
-        for callback in list(self._callbacks.get(event, ())):
-            self._call(callback, message)
 
     @staticmethod
     def _call(callback: Callable[[Any], object], value: Any) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import logging
 from collections.abc import Callable, Generator
@@ -20,6 +19,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from .backoff import Backoff
 from .channel import Channel
 from .errors import SocketError
+from .link import Link
 
 logger = logging.getLogger("socketapi.client")
 
@@ -69,14 +69,9 @@ class Socket:
         self.params = params
         self.connect_options = connect_options
         self.state: SocketState = "closed"
-        self._ws: ClientConnection | None = None
+        self._link = Link(timeout=timeout, while_disconnected=while_disconnected, report=self._report)
         self._runner: asyncio.Task[None] | None = None
-        self._closing = True  # until connect(): nothing to reconnect to
-        self._opened = asyncio.Event()
         self._first_open: asyncio.Future[None] | None = None
-        self._refs = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self._channels: dict[str, Channel] = {}
         self._alive = asyncio.Event()  # set by every frame received: the heartbeat's proof of life
         self._drop_reason = ""
         self._callbacks: dict[str, list[Callable[[Any], object]]] = {"open": [], "close": [], "error": []}
@@ -96,7 +91,7 @@ class Socket:
         if self.connected:
             return
         if self._runner is None or self._runner.done():
-            self._closing = False
+            self._link.closing = False
             self._first_open = asyncio.get_running_loop().create_future()
             self._runner = asyncio.create_task(self._run(), name=f"socketapi client {self.url}")
         assert self._first_open is not None
@@ -104,9 +99,9 @@ class Socket:
 
     async def disconnect(self) -> None:
         """Close for good (code 1000): no reconnect; requests still waiting raise ``closed``."""
-        self._closing = True
+        self._link.closing = True
         runner, self._runner = self._runner, None
-        ws = self._ws
+        ws = self._link.ws
         if ws is not None:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
@@ -118,15 +113,15 @@ class Socket:
 
     async def call(self, action: str, data: dict[str, Any] | None = None, *, timeout: float | None = None) -> Any:
         """Call an action; return its result (``None`` when the handler returned nothing)."""
-        frame = await self._request({"type": "action", "channel": action, "data": data or {}}, timeout)
+        frame = await self._link.request({"type": "action", "channel": action, "data": data or {}}, timeout)
         return frame.get("data")
 
     def channel(self, topic: str, params: dict[str, Any] | None = None) -> Channel:
         """The channel of ``topic`` on this socket, created on first use (a channel not yet left is reused)."""
-        channel = self._channels.get(topic)
+        channel = self._link.channels.get(topic)
         if channel is None:
-            channel = Channel(self, topic, params or {})
-            self._channels[topic] = channel
+            channel = Channel(self, self._link, topic, params or {})
+            self._link.channels[topic] = channel
         return channel
 
     def on_open(self, callback: Callable[[], object]) -> Callable[[], None]:
@@ -160,7 +155,7 @@ class Socket:
     async def _run(self) -> None:
         attempt = 0
         try:
-            while not self._closing:
+            while not self._link.closing:
                 self.state = "connecting"
                 try:
                     ws = await ws_connect(
@@ -175,29 +170,30 @@ class Socket:
                     attempt = 0
                     code, reason = await self._serve(ws)
                     self._closed(code, reason, was_open=True)
-                if self._closing or not self.reconnect:
+                if self._link.closing or not self.reconnect:
                     break
                 await asyncio.sleep(self.backoff.delay(attempt))
                 attempt += 1
         finally:
             self.state = "closed"
-            self._closing = True
-            self._fail_all(SocketError("The socket was disconnected.", "closed"))
-            for channel in list(self._channels.values()):
-                channel._connection_lost(for_good=True)
+            self._link.closing = True
+            self._link.fail_all(SocketError("The socket was disconnected.", "closed"))
+            for channel in list(self._link.channels.values()):
+                channel.connection_lost(for_good=True)
             if self._first_open is not None and not self._first_open.done():
                 self._first_open.set_exception(SocketError("The socket was disconnected.", "closed"))
                 self._first_open.exception()
 
     async def _serve(self, ws: ClientConnection) -> tuple[int, str]:
         """Run one open connection until it ends; return its close code and reason."""
-        self._ws = ws
+        link = self._link
+        link.ws = ws
         self._drop_reason = ""
         self.state = "open"
         # Channels first: requests waiting for the connection must reach the server after their subscribe.
-        for channel in list(self._channels.values()):
-            channel._rejoin()
-        self._opened.set()
+        for channel in list(link.channels.values()):
+            channel.rejoin()
+        link.opened.set()
         if self._first_open is not None and not self._first_open.done():
             self._first_open.set_result(None)
         self._emit("open", None)
@@ -208,8 +204,8 @@ class Socket:
         except ConnectionClosed:
             pass
         finally:
-            self._opened.clear()
-            self._ws = None
+            link.opened.clear()
+            link.ws = None
             if heartbeat is not None:
                 heartbeat.cancel()
         return (ws.close_code or 1006), (self._drop_reason or ws.close_reason or "")
@@ -219,7 +215,7 @@ class Socket:
         while True:
             await asyncio.sleep(self.heartbeat_interval)
             self._alive.clear()
-            await ws.send(json.dumps({"type": "ping", "ref": next(self._refs)}))
+            await ws.send(json.dumps({"type": "ping", "ref": self._link.next_ref()}))
             try:
                 async with asyncio.timeout(self.heartbeat_timeout):
                     await self._alive.wait()
@@ -232,101 +228,38 @@ class Socket:
 
     def _closed(self, code: int, reason: str, *, was_open: bool) -> None:
         self.state = "closed"
-        will_reconnect = not self._closing and self.reconnect
+        closing = self._link.closing
+        will_reconnect = not closing and self.reconnect
         # Requests in flight may or may not have run: tell their callers rather than guess and resend.
-        self._fail_all(
+        self._link.fail_all(
             SocketError("The socket was disconnected.", "closed")
-            if self._closing
+            if closing
             else SocketError("The connection was lost.", "disconnected")
         )
-        for channel in list(self._channels.values()):
-            channel._connection_lost(for_good=not will_reconnect)
+        for channel in list(self._link.channels.values()):
+            channel.connection_lost(for_good=not will_reconnect)
         if not was_open and self._first_open is not None and not self._first_open.done():
             self._first_open.set_exception(SocketError(f"Could not connect to {self.url}: {reason}", "connect_failed"))
             self._first_open.exception()
         self._emit("close", CloseInfo(code, reason, will_reconnect))
-
-    # -- requests ------------------------------------------------------------------------------
-
-    def _check_can_wait(self) -> None:
-        """Raise unless a request may be sent now or wait for the connection."""
-        if self.connected:
-            return
-        if self._closing:
-            raise SocketError("The socket is not connected.", "closed")
-        if self.while_disconnected == "reject":
-            raise SocketError("The connection is down.", "disconnected")
-
-    def _send_request(self, frame: dict[str, Any]) -> asyncio.Future[dict[str, Any]]:
-        """Send ``frame`` with a fresh ref on the open connection; the future gets the answering frame."""
-        ref = next(self._refs)
-        answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[ref] = answer
-        answer.add_done_callback(lambda _: self._pending.pop(ref, None))
-        self._send_nowait({**frame, "ref": ref})
-        return answer
-
-    def _send_nowait(self, frame: dict[str, Any]) -> None:
-        ws = self._ws
-        if ws is not None:
-            # websockets buffers the write; the frame leaves in order with the ones before it.
-            task = asyncio.ensure_future(ws.send(json.dumps(frame)))
-            task.add_done_callback(_ignore_closed)
-
-    async def _request(self, frame: dict[str, Any], timeout: float | None, *, queue: bool = True) -> dict[str, Any]:
-        seconds = self.timeout if timeout is None else timeout
-        what = frame.get("channel") or frame["type"]
-        answer: asyncio.Future[dict[str, Any]] | None = None
-        try:
-            async with asyncio.timeout(seconds):
-                if not self.connected:
-                    if not queue:
-                        raise SocketError("The connection is down.", "disconnected")
-                    self._check_can_wait()
-                    await self._opened.wait()
-                answer = self._send_request(frame)
-                return await answer
-        except TimeoutError:
-            raise SocketError(f"No answer to '{what}' within {seconds} s.", "timeout") from None
-        finally:
-            if answer is not None and not answer.done():
-                answer.cancel()
-
-    def _fail_all(self, error: SocketError) -> None:
-        for answer in list(self._pending.values()):
-            if not answer.done():
-                answer.set_exception(error)
-        self._pending.clear()
 
     def _received(self, text: str | bytes) -> None:
         self._alive.set()  # any frame proves the connection alive
         try:
             frame = json.loads(text)
         except ValueError:
-            self._emit_error(SocketError("The server sent a frame that is not JSON.", "invalid_frame"))
+            self._report(SocketError("The server sent a frame that is not JSON.", "invalid_frame"))
             return
-        if not isinstance(frame, dict):
-            return
-        answer = self._pending.pop(frame["ref"], None) if isinstance(frame.get("ref"), int) else None
-        if answer is not None:
-            if not answer.done():
-                if frame.get("type") == "error":
-                    answer.set_exception(SocketError.from_frame(frame))
-                else:
-                    answer.set_result(frame)
+        if not isinstance(frame, dict) or self._link.answer(frame):
             return
         kind = frame.get("type")
         if kind == "data":
-            channel = self._channels.get(frame.get("channel", ""))
+            channel = self._link.channels.get(frame.get("channel", ""))
             if channel is not None:
-                channel._received(frame)
+                channel.deliver(frame)
         elif kind == "error":
-            self._emit_error(SocketError.from_frame(frame))
+            self._report(SocketError.from_frame(frame))
         # A pong, or the late answer to a request that timed out: nothing waits for it.
-
-    def _forget(self, channel: Channel) -> None:
-        if self._channels.get(channel.topic) is channel:
-            del self._channels[channel.topic]
 
     # -- callbacks -----------------------------------------------------------------------------
 
@@ -341,13 +274,8 @@ class Socket:
             except Exception:
                 logger.exception("A socket callback raised")
 
-    def _emit_error(self, error: SocketError) -> None:
+    def _report(self, error: SocketError) -> None:
         self._emit("error", error)
-
-
-def _ignore_closed(task: asyncio.Future[None]) -> None:
-    if not task.cancelled() and task.exception() is not None and not isinstance(task.exception(), ConnectionClosed):
-        logger.debug("A send failed: %r", task.exception())
 
 
 class connect:
