@@ -77,22 +77,28 @@ class Link:
     async def request(self, frame: dict[str, Any], timeout: float | None, *, queue: bool = True) -> dict[str, Any]:
         """Send ``frame`` and return the answer; wait for the connection first if allowed (``queue``)."""
         seconds = self.timeout if timeout is None else timeout
-        answer: asyncio.Future[dict[str, Any]] | None = None
+        ref = self.next_ref()
         try:
             async with asyncio.timeout(seconds):
-                if not self.connected:
+                if self.ws is None:
                     if not queue:
                         raise SocketError("The connection is down.", "disconnected")
                     self.check_can_wait()
                     await self.opened.wait()
-                answer = self.send_request(frame)
+                ws = self.ws
+                assert ws is not None
+                answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+                self._pending[ref] = answer
+                try:
+                    await ws.send(json.dumps({**frame, "ref": ref}))
+                except ConnectionClosed:
+                    raise SocketError("The connection was lost.", "disconnected") from None
                 return await answer
         except TimeoutError:
             what = frame.get("channel") or frame["type"]
             raise SocketError(f"No answer to '{what}' within {seconds} s.", "timeout") from None
         finally:
-            if answer is not None and not answer.done():
-                answer.cancel()
+            self._pending.pop(ref, None)
 
     def answer(self, frame: dict[str, Any]) -> bool:
         """Settle the request ``frame`` answers; False if it answers none (a push, a late answer)."""
