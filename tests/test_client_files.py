@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from starlette.routing import Route
 from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from example_app import app as example_app

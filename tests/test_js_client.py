@@ -29,8 +29,5 @@ def test_js_client_against_a_real_server() -> None:
 def test_typescript_declarations_compile_strict() -> None:
     require("node", "Node 20+ runs tsc")
     tsc = node_module("typescript") / "bin" / "tsc"
-    run(
-        ["node", str(tsc), "--strict", "--noEmit", "--target", "es2022", "--module", "nodenext"]
-        + ["--lib", "es2022,dom", "tests/js/types.ts"],
-        timeout=120,
-    )
+    options = ["--strict", "--noEmit", "--target", "es2022", "--module", "nodenext", "--lib", "es2022,dom"]
+    run(["node", str(tsc), *options, "tests/js/types.ts"], timeout=120)

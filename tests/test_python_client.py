@@ -181,6 +181,9 @@ async def test_bad_joins_and_events_raise_with_codes_and_the_socket_carries_on(s
             with pytest.raises(SocketError) as caught:
                 await ok.push(event, data)
             assert caught.value.code == code
+        with pytest.raises(SocketError) as caught:
+            await ok.push("wave", timeout=0.2)  # a handler that returns nothing sends no reply
+        assert caught.value.code == "timeout"
         assert await ok.push("whoami") == {"nick": "ok"}
 
 

@@ -65,6 +65,10 @@ class Room(Channel):
         await self.broadcast("shout", {"from": self.nick, "text": text})
         return {"ok": True}
 
+    @on_event("wave")
+    async def wave(self) -> None:
+        """Returns nothing: no reply is sent (Phoenix's :noreply)."""
+
     @on_event("whoami")
     async def whoami(self) -> dict[str, str]:
         return {"nick": self.nick}

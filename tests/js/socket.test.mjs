@@ -134,6 +134,7 @@ describe("channels", () => {
     await room.join();
     await rejects(room.push("dance"), "unknown_event");
     await rejects(room.push("shout", { text: 5 }), "invalid_params");
+    await rejects(room.push("wave", {}, { timeout: 200 }), "timeout"); // a handler that returns nothing sends no reply
     assert.deepEqual(await room.push("whoami"), { nick: "a" });
   });
 });
