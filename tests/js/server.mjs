@@ -41,14 +41,15 @@ export async function until(condition, what, timeout = 10000) {
 }
 
 export class Server {
-  constructor(app, port) {
+  constructor(app, port, env = {}) {
     this.app = app;
     this.port = port;
+    this.env = env;
     this.process = null;
   }
 
-  static async start(app = "tests.apps.clients:app", port = undefined) {
-    const server = new Server(app, port ?? (await freePort()));
+  static async start(app = "tests.apps.clients:app", { port, env } = {}) {
+    const server = new Server(app, port ?? (await freePort()), env);
     await server.start();
     return server;
   }
@@ -65,7 +66,7 @@ export class Server {
     const child = spawn(
       PYTHON,
       ["-m", "uvicorn", this.app, "--host", "127.0.0.1", "--port", String(this.port), "--log-level", "warning"],
-      { cwd: ROOT, env: { ...process.env, PYTHONPATH: ROOT }, stdio: ["ignore", "inherit", "inherit"] },
+      { cwd: ROOT, env: { ...process.env, ...this.env, PYTHONPATH: ROOT }, stdio: ["ignore", "inherit", "inherit"] },
     );
     this.process = child;
     this.exited = new Promise((resolve) => child.once("exit", resolve));
