@@ -273,3 +273,17 @@ async def test_heartbeats_detect_a_stopped_server_and_the_socket_recovers(server
         assert (closes[0].reason, closes[0].will_reconnect) == ("heartbeat timeout", True)
         await until(lambda: socket.connected, "the reconnect", 15)
         assert await socket.call("add", {"a": 1, "b": 2}) == 3
+
+
+async def test_connect_while_reconnecting_waits_for_the_connection(server: Restartable) -> None:
+    async with connect(server.url, **FAST) as socket:
+        await server.stop()
+        await until(lambda: not socket.connected, "the socket to notice")
+        again = asyncio.ensure_future(socket.connect())
+        await asyncio.sleep(0.3)  # several reconnect attempts fail meanwhile
+        assert not again.done()
+        await server.start()
+        async with asyncio.timeout(15):
+            await again
+        assert socket.connected
+        assert await socket.call("add", {"a": 1, "b": 1}) == 2

@@ -94,8 +94,9 @@ class Socket:
             self._link.closing = False
             self._first_open = asyncio.get_running_loop().create_future()
             self._runner = asyncio.create_task(self._run(), name=f"socketapi client {self.url}")
-        assert self._first_open is not None
-        await asyncio.shield(self._first_open)
+            await asyncio.shield(self._first_open)
+        else:  # reconnecting already: wait for it
+            await self._link.opened.wait()
 
     async def disconnect(self) -> None:
         """Close for good (code 1000): no reconnect; requests still waiting raise ``closed``."""
@@ -107,7 +108,11 @@ class Socket:
                 async with asyncio.timeout(2):
                     await ws.close()
         if runner is not None:
-            runner.cancel()
+            if ws is not None:  # let it report the close to on_close and end by itself
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(2):
+                        await asyncio.shield(runner)
+            runner.cancel()  # or stop it waiting for its next attempt
             with contextlib.suppress(asyncio.CancelledError):
                 await runner
 
