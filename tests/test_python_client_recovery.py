@@ -2,69 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-from typing import Any, cast
+from typing import Any
 
-from socketapi.client import Message, Rejoin, SocketError, StreamPosition
-from socketapi.client.channel import Channel
-from socketapi.client.link import Link
-
-
-class ScriptedConnection:
-    """Stands for the WebSocket: records what the client sends."""
-
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-
-    async def send(self, text: str) -> None:
-        self.sent.append(json.loads(text))
-
-    def last(self, kind: str) -> dict[str, Any]:
-        return next(frame for frame in reversed(self.sent) if frame["type"] == kind)
-
-    async def written(self, count: int) -> None:
-        """Let the client's write tasks run until ``count`` frames were sent (bounded)."""
-        for _ in range(100):
-            if len(self.sent) >= count:
-                return
-            await asyncio.sleep(0)
-        raise AssertionError(f"{len(self.sent)} frames sent, expected {count}")
-
-
-async def settle() -> None:
-    """Run the callbacks an answer scheduled (futures call their done callbacks on the next loop turns)."""
-    for _ in range(3):
-        await asyncio.sleep(0)
-
-
-def setup() -> tuple[Link, Channel, list[SocketError]]:
-    errors: list[SocketError] = []
-    link = Link(timeout=1.0, while_disconnected="wait", report=errors.append)
-    link.closing = False
-    link.ws = cast(Any, ScriptedConnection())
-    channel = Channel(cast(Any, None), link, "feed", {"since_param": "kept"})
-    return link, channel, errors
-
-
-async def join(link: Link, channel: Channel, **subscribed: Any) -> None:
-    joining = asyncio.ensure_future(channel.join())
-    ws = cast(ScriptedConnection, link.ws)
-    await ws.written(1)
-    assert link.answer({"type": "subscribed", "channel": "feed", "ref": ws.last("subscribe")["ref"], **subscribed})
-    await joining
-
-
-async def reconnect(link: Link, channel: Channel) -> ScriptedConnection:
-    link.fail_all(SocketError("The connection was lost.", "disconnected"))
-    link.ws = None
-    channel.connection_lost(for_good=False)
-    assert channel.state == "joining"
-    ws = ScriptedConnection()
-    link.ws = cast(Any, ws)
-    channel.rejoin()
-    await ws.written(1)
-    return ws
+from socketapi.client import Message, Rejoin, StreamPosition
+from tests.scripted_link import join, reconnect, settle, setup
 
 
 async def test_rejoin_asks_for_what_came_after_the_last_offset_seen() -> None:

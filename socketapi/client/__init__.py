@@ -20,6 +20,18 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 from .backoff import Backoff
 from .channel import Channel, Message, Rejoin, StreamPosition
 from .errors import SocketError
+from .presence import Presence
 from .socket import CloseInfo, Socket, connect
 
-__all__ = ["Backoff", "Channel", "CloseInfo", "Message", "Rejoin", "Socket", "SocketError", "StreamPosition", "connect"]
+__all__ = [
+    "Backoff",
+    "Channel",
+    "CloseInfo",
+    "Message",
+    "Presence",
+    "Rejoin",
+    "Socket",
+    "SocketError",
+    "StreamPosition",
+    "connect",
+]

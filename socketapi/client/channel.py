@@ -55,6 +55,7 @@ class Channel:
         self.params = params
         self.state: ChannelState = "closed"
         self.position: StreamPosition | None = None
+        self.join_ref = 0  # counts the subscribes sent: a Presence tells a rejoin's state from the last one's
         self._wanted = False  # joined by the user and not left: rejoin after every reconnect
         self._joined_once = False
         self._reply: Any = None
@@ -172,6 +173,7 @@ class Channel:
         if self.position is not None:
             frame["since"] = {"offset": self.position.offset, "epoch": self.position.epoch}
         is_rejoin = self._joined_once
+        self.join_ref += 1
         answer = self._link.send_request(frame)
         answer.add_done_callback(lambda done: self._answered(done, is_rejoin))
 
