@@ -10,7 +10,8 @@ Prints figures; it is not a test. Run from the repository root::
   the client's bookkeeping (futures, timeouts, ref matching) costs.
 - *reconnect*: the server is stopped (SIGTERM) and started again on the same port
   ``--restarts`` times; the figure is from the moment the new server listens to the moment the
-  client's ``on_open`` fires and a call succeeds, for the default backoff and a fast one.
+  client's ``on_open`` fires and a call succeeds, for the default backoff and a fast one, and for
+  socketapi.js under node with its default backoff (when node and ``npm ci``'s ``ws`` are there).
 
 Server and client share this machine (and its cores with whatever else runs): compare the
 ratios of one run, not absolute figures.
@@ -24,6 +25,7 @@ import contextlib
 import itertools
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -137,6 +139,52 @@ async def reconnect_times(node: Node, restarts: int, backoff: Backoff) -> list[f
     return times
 
 
+# socketapi.js under node: prints the wall-clock time of every open and of the call answered after it.
+JS_RECONNECTS = """
+import { WebSocket } from "ws";
+import { Socket } from "./socketapi/static/socketapi.js";
+const socket = new Socket(process.argv[1], { WebSocket, heartbeatInterval: 0 });
+socket.onOpen(async () => {
+  await socket.call("add_numbers", { a: 1, b: 1 });
+  console.log(Date.now() / 1000);
+});
+await socket.connect();
+process.stdin.on("end", () => socket.disconnect()).resume();
+"""
+
+
+async def js_reconnect_times(node: Node, restarts: int) -> list[float]:
+    """The same as ``reconnect_times`` for socketapi.js with its default backoff (needs node and ``npm ci``)."""
+    process = await asyncio.create_subprocess_exec(
+        "node",
+        "--input-type=module",
+        "-e",
+        JS_RECONNECTS,
+        f"ws://127.0.0.1:{node.port}/",
+        cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert process.stdin is not None
+    times = []
+    try:
+        async with asyncio.timeout(30):
+            await process.stdout.readline()  # the first open
+        for _ in range(restarts):
+            await asyncio.to_thread(node.stop)
+            await asyncio.to_thread(node.start)
+            listening = time.time()  # wall clock: node's Date.now() is compared with it
+            async with asyncio.timeout(30):
+                answered = float(await process.stdout.readline())
+            times.append(answered - listening)
+    finally:
+        process.stdin.close()
+        async with asyncio.timeout(10):
+            await process.wait()
+    return times
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=3000)
@@ -166,6 +214,10 @@ async def main() -> None:
             ("fast backoff (0.05 s initial)", Backoff(initial=0.05, max=0.5)),
         ):
             times = await reconnect_times(node, args.restarts, backoff)
+            print(f"  {name:<30} median {statistics.median(times) * 1000:6.0f} ms   max {max(times) * 1000:6.0f} ms")
+        if shutil.which("node") and (ROOT / "node_modules" / "ws").exists():
+            times = await js_reconnect_times(node, args.restarts)
+            name = "socketapi.js, default backoff"
             print(f"  {name:<30} median {statistics.median(times) * 1000:6.0f} ms   max {max(times) * 1000:6.0f} ms")
     finally:
         node.stop()
