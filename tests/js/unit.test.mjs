@@ -264,3 +264,29 @@ describe("Presence agrees with phoenix.js", () => {
     }
   });
 });
+
+describe("socketapi.d.ts matches socketapi.js", () => {
+  test("every class, method and property the types declare exists", async () => {
+    const { readFile } = await import("node:fs/promises");
+    const module = await import("../../socketapi/static/socketapi.js");
+    const types = await readFile(new URL("../../socketapi/static/socketapi.d.ts", import.meta.url), "utf8");
+    const socket = new module.Socket("ws://test/", { WebSocket: ScriptedWebSocket });
+    const channel = socket.channel("room:1");
+    const instances = {
+      Socket: socket,
+      Channel: channel,
+      Presence: new module.Presence(channel),
+      SocketError: new module.SocketError("m", "c"),
+    };
+    const declared = [...types.matchAll(/^export class (\w+)[^{]*\{\n([\s\S]*?)^\}/gm)];
+    assert.deepEqual(declared.map(([, name]) => name).sort(), Object.keys(instances).sort());
+    assert.deepEqual(Object.keys(module).sort(), Object.keys(instances).sort());
+    for (const [, name, body] of declared) {
+      for (const [, isStatic, member] of body.matchAll(/^ {2}(static )?(?:readonly )?(\w+)[<(:?]/gm)) {
+        if (member === "constructor") continue;
+        const owner = isStatic ? module[name] : instances[name];
+        assert.ok(member in owner, `${name}${isStatic ? "." : "#"}${member} is declared but missing`);
+      }
+    }
+  });
+});
