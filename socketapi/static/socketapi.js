@@ -90,10 +90,14 @@ export class Socket {
   connect() {
     if (this._state === "open") return Promise.resolve();
     const waiter = deferred();
+    // A connect() that starts the connection fails with its first attempt; one made while the
+    // socket is already reconnecting waits for that to succeed.
+    const reconnecting = !this._manualClose && (this._state === "connecting" || this._reconnectTimer !== null);
+    waiter.failFast = !reconnecting;
     this._connectWaiters.push(waiter);
-    if (this._manualClose || this._state === "closed") {
+    if (!reconnecting) {
       this._manualClose = false;
-      if (this._state === "closed" && this._reconnectTimer === null) this._open();
+      if (this._state === "closed") this._open();
     }
     return waiter.promise;
   }
@@ -243,9 +247,10 @@ export class Socket {
       }
     }
     for (const channel of this._channels.values()) channel._connectionLost(this._manualClose);
-    if (!wasOpen && !this._manualClose && this._connectWaiters.length) {
+    if (!wasOpen && !this._manualClose) {
       const failed = new SocketError(`Could not connect to ${this.url}: ${reason || code}`, "connect_failed");
-      for (const waiter of this._connectWaiters.splice(0)) waiter.reject(failed);
+      for (const waiter of this._connectWaiters.filter((w) => w.failFast || !willReconnect)) waiter.reject(failed);
+      this._connectWaiters = this._connectWaiters.filter((w) => !w.failFast && willReconnect);
     }
     if (this._manualClose) {
       const closed = new SocketError("The socket was disconnected.", "closed");

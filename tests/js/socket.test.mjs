@@ -174,6 +174,19 @@ describe("connection loss", () => {
     assert.equal(await pending, 42);
   });
 
+  test("connect() during a reconnect waits for the connection", async () => {
+    const socket = await connected(server.url);
+    await server.stop();
+    await until(() => !socket.isConnected(), "the socket to notice");
+    let settled = false;
+    const again = socket.connect().finally(() => (settled = true));
+    await sleep(300); // several attempts fail meanwhile
+    assert.equal(settled, false);
+    await server.start();
+    await again;
+    assert.equal(await socket.call("add", { a: 1, b: 1 }), 2);
+  });
+
   test("a call in flight when the connection drops rejects with disconnected", async () => {
     const socket = await connected(server.url);
     const pending = socket.call("sleep", { seconds: 5 }, { timeout: 15000 });
