@@ -49,3 +49,20 @@ def test_the_example_app_serves_its_page_and_the_socket_on_the_same_path() -> No
     with client.websocket_connect("/") as ws:
         ws.send_json({"type": "action", "channel": "multiply", "data": {"a": 6, "b": 7}, "ref": 1})
         assert ws.receive_json()["data"] == 42
+
+
+def test_the_pages_room_keeps_presence_and_history() -> None:
+    from example_app.rooms import ChatRoomChannel
+    from socketapi.testclient import TestClient as SocketTestClient
+
+    app = SocketAPI()  # not the example app's object: this test's lifespan would shut it down for the others
+    app.register(ChatRoomChannel)
+    with SocketTestClient(app) as client, client.socket() as ann, client.socket() as bob:
+        joined = ann.subscribe("chatroom:1", {"nick": "ann"})
+        assert joined["data"] == {"welcome": "ann", "room": 1}
+        assert (joined["offset"], isinstance(joined["epoch"], str)) == (1, True)  # 1: ann's own "joined"
+        bob.join("chatroom:1", {"nick": "bob"})
+        assert set(ann.presence("chatroom:1", until=lambda s: set(s) == {"ann", "bob"})) == {"ann", "bob"}
+        assert bob.receive_reply(bob.push("chatroom:1", "shout", {"text": "hi"})) == {"sent": 1}
+        shout = ann.receive_broadcast("chatroom:1", "shout")
+        assert (shout["data"], shout["offset"]) == ({"from": "bob", "text": "hi"}, 3)  # 2: bob's "joined"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+import uuid
 
+from tests.pubsub.redis_support import REDIS_URL, ping, unavailable
 from tests.tools import node_module, require, run
 
 
@@ -24,6 +26,23 @@ def test_js_client_against_a_real_server() -> None:
         env={"PYTHON": sys.executable},
     )
     assert "# fail 0" in output
+
+
+def test_js_client_presence_and_recovery() -> None:
+    """Presence lists across sockets; no broadcast missed across a restart (tests/js/live.test.mjs, Redis)."""
+    node = require("node", "Node 20+ runs the JavaScript client's tests")
+    node_module("ws")
+    reason = ping(REDIS_URL)
+    if reason is not None:
+        unavailable(f"Redis is unreachable at {REDIS_URL}: {reason}")
+    pubsub = f"{REDIS_URL}?prefix=clients-{uuid.uuid4().hex[:12]}:"
+    output = run(
+        [node, "--test", "--test-timeout=90000", "tests/js/live.test.mjs"],
+        timeout=300,
+        env={"PYTHON": sys.executable, "CLIENTS_TEST_PUBSUB": pubsub},
+    )
+    assert "# fail 0" in output
+    assert "# skipped 0" in output
 
 
 def test_typescript_declarations_compile_strict() -> None:
