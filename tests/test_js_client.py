@@ -12,7 +12,7 @@ from tests.tools import node_module, require, run
 def test_js_client_logic_on_plain_data() -> None:
     node = require("node", "Node 20+ runs the JavaScript client's tests")
     node_module("phoenix")  # the Presence test compares with phoenix.js
-    output = run([node, "--test", "tests/js/unit.test.mjs"], timeout=60)
+    output = run([node, "--test", "--test-timeout=20000", "tests/js/unit.test.mjs"], timeout=60)
     assert "# fail 0" in output
 
 

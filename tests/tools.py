@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -39,20 +40,27 @@ def node_module(name: str) -> Path:
 
 
 def run(command: list[str], *, timeout: float, env: dict[str, str] | None = None) -> str:
-    """Run ``command`` from the repository root; fail with its whole output unless it exits with 0."""
+    """Run ``command`` from the repository root; fail with its whole output unless it exits with 0.
+
+    It runs in a process group of its own, killed whole on timeout: ``node --test`` runs each file
+    in a child process that would otherwise outlive it.
+    """
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        done = subprocess.run(
-            command,
-            cwd=ROOT,
-            env={**os.environ, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"{' '.join(command)} did not finish within {timeout}s:\n{exc.stdout}\n{exc.stderr}")
-    output = done.stdout + done.stderr
-    if done.returncode != 0:
-        pytest.fail(f"{' '.join(command)} exited with {done.returncode}:\n{output}", pytrace=False)
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        pytest.fail(f"{' '.join(command)} did not finish within {timeout}s:\n{stdout}\n{stderr}", pytrace=False)
+    output = stdout + stderr
+    if process.returncode != 0:
+        pytest.fail(f"{' '.join(command)} exited with {process.returncode}:\n{output}", pytrace=False)
     return output
