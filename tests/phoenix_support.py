@@ -1,47 +1,19 @@
-"""What the tests of the official phoenix client need: Node, the npm packages, chromium, and a server that comes back.
+"""A server that comes back: uvicorn relaunched on the same port, for the phoenix client's reconnect test.
 
-Without one of the tools the tests are skipped with the reason, except under CI (``CI`` set
-and not ``false``/``0``): there a missing tool fails them loudly.
+Finding node, the npm packages and chromium (skip without them, fail under CI) is tests/tools.py's.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-
-import pytest
 
 from tests.support import ROOT, _wait_listening, free_port, stop
-
-PHOENIX_PACKAGE = ROOT / "node_modules" / "phoenix" / "package.json"
-WS_PACKAGE = ROOT / "node_modules" / "ws" / "package.json"
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() not in ("", "false", "0")
-
-
-def unavailable(reason: str) -> None:
-    """Skip the test, or fail it under CI, where the tool is part of the contract."""
-    if in_ci():
-        pytest.fail(f"CI is set and {reason}", pytrace=False)
-    pytest.skip(f"{reason} (with CI set this fails)")
-
-
-def need_node() -> str:
-    node = shutil.which("node")
-    if node is None:
-        unavailable("node is not installed")
-    elif not (PHOENIX_PACKAGE.exists() and WS_PACKAGE.exists()):
-        unavailable("node_modules lacks phoenix or ws: run `npm ci`")
-    return node or ""
 
 
 @dataclass
@@ -98,22 +70,3 @@ class Relaunching:
 
 def relaunching(app: str, env: dict[str, str] | None = None, restarts: int = 2) -> Relaunching:
     return Relaunching(app, free_port(), env or {}, restarts)
-
-
-def run_node_test(node: str, test_file: Path, env: dict[str, str], timeout: float = 180) -> str:
-    """``node --test test_file``; fails with its whole output unless every test passed."""
-    try:
-        result = subprocess.run(
-            [node, "--test", "--test-reporter=spec", str(test_file)],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"node --test {test_file.name} ran over {timeout}s:\n{exc.stdout}\n{exc.stderr}", pytrace=False)
-    output = f"{result.stdout}\n{result.stderr}"
-    if result.returncode != 0:
-        pytest.fail(f"node --test {test_file.name} exited with {result.returncode}:\n{output}", pytrace=False)
-    return output

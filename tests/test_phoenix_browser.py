@@ -5,13 +5,12 @@ Playwright's own browser download is never used: the test launches the system ``
 
 from __future__ import annotations
 
-import shutil
 from typing import Any
 
 import httpx
 
-from tests.phoenix_support import PHOENIX_PACKAGE, unavailable
 from tests.support import serve
+from tests.tools import missing, node_module, require
 
 JOIN_AND_LISTEN = """async () => {
     const socket = new window.phoenix.Socket("/socket", {heartbeatIntervalMs: 1000});
@@ -47,15 +46,12 @@ WHOAMI_WITH_TOKEN = """async () => {
 
 
 def test_phoenix_mjs_in_chromium_joins_receives_a_broadcast_and_sends_its_auth_token() -> None:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        unavailable("chromium is not installed")
-    if not PHOENIX_PACKAGE.exists():
-        unavailable("node_modules lacks phoenix: run `npm ci`")
+    chromium = require("chromium", "install Debian's chromium (Playwright's own browsers are not used)")
+    node_module("phoenix")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        unavailable("playwright (pip) is not installed")
+        missing("playwright (pip) is not installed: pip install -e '.[test]'")
     with serve("tests.apps.phoenix_app:app") as server, sync_playwright() as playwright:
         http = f"http://127.0.0.1:{server.port}"
         browser = playwright.chromium.launch(executable_path=chromium, headless=True)

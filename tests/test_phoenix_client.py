@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import re
 
-from tests.phoenix_support import need_node, relaunching, run_node_test
-from tests.support import ROOT
+from tests.phoenix_support import relaunching
+from tests.tools import ROOT, node_module, require, run
 
 TEST_FILE = ROOT / "tests" / "js" / "phoenix.test.mjs"
 
 
 def test_the_phoenix_client_against_a_real_server() -> None:
-    node = need_node()
+    node = require("node", "install Node 20 or newer")
+    node_module("phoenix")
+    node_module("ws")
     server = relaunching("tests.apps.phoenix_app:app", env={"PHOENIX_APP_IDLE_TIMEOUT": "1"}, restarts=1)
     with server.running():
-        output = run_node_test(node, TEST_FILE, {"SOCKETAPI_HTTP": server.http})
+        command = [node, "--test", "--test-reporter=spec", "--test-timeout=60000", str(TEST_FILE)]
+        output = run(command, timeout=180, env={"SOCKETAPI_HTTP": server.http})
         assert server.launched == 2, "the restart test stopped the server once, and it was relaunched once"
     passed = re.search(r"^\S pass (\d+)$", output, re.MULTILINE)  # the spec reporter's summary
     failed = re.search(r"^\S fail (\d+)$", output, re.MULTILINE)
