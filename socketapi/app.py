@@ -22,6 +22,7 @@ from .exceptions import ConnectRefused
 from .protocol import JSONWire, WireFormat
 from .pubsub import Broadcast, Hub, InMemoryBackend, PubSubBackend, backend_from_url
 from .router import Router
+from .schema.page import SchemaEndpoints
 from .settings import Limits, OverflowPolicy
 from .supervisor import Supervisor
 from .types import JSON, Receive, Scope, Send
@@ -48,6 +49,8 @@ class SocketAPI(Starlette):
         graceful_shutdown: on SIGTERM/SIGINT, close every socket with 1001 and run ``leave``
             hooks with ``"shutdown"`` before the server goes on with its own shutdown.
         routes: extra Starlette routes (HTTP endpoints beside the socket).
+        asyncapi: serve the API's description at ``/asyncapi`` (a page) and ``/asyncapi.json``
+            (its AsyncAPI 3.0 document), with ``title`` and ``version`` (docs/asyncapi.md).
 
     Every other keyword is a limit of :class:`~socketapi.settings.Limits`, with its default there.
     """
@@ -60,6 +63,9 @@ class SocketAPI(Starlette):
         on_connect: ConnectHook | None = None,
         graceful_shutdown: bool = True,
         routes: Sequence[BaseRoute] | None = None,
+        asyncapi: bool = True,
+        title: str = "socketapi",
+        version: str = "0.1.0",
         debug: bool = False,
         max_frame_size: int = Limits.max_frame_size,
         max_queue: int = Limits.max_queue,
@@ -102,9 +108,10 @@ class SocketAPI(Starlette):
         self.supervisors: set[Supervisor] = set()
         self._serving: set[asyncio.Task[Any]] = set()
         self._shutting_down = False
+        self.schema = SchemaEndpoints(self.endpoints, title=title, version=version, path=path)
         super().__init__(
             debug=debug,
-            routes=[WebSocketRoute(path, self._serve), *(routes or [])],
+            routes=[WebSocketRoute(path, self._serve), *(routes or []), *(self.schema.routes() if asyncapi else [])],
             lifespan=self._lifespan,
         )
 

@@ -177,7 +177,6 @@ class _Builder:
             f"Call {info.name}",
             f"Call the action `{info.name}`.",
             _frame(props, required),
-            info.doc,
         )
         result_props: Schema = {
             "type": {"const": "action"},
@@ -283,7 +282,7 @@ class _Builder:
         )
         for name, sent, reply, has_reply in event_ops:
             self.operation(
-                self.ids("event", f"{info.pattern}.{name}"),
+                self.ids("event", f"{info.pattern}.{name if name != '*' else 'any'}"),
                 "receive",
                 cid,
                 [sent],
