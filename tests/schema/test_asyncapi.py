@@ -1,0 +1,218 @@
+"""The AsyncAPI document: what it says about each kind of handler, and the official parser's verdict."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from socketapi import SocketAPI
+from socketapi.schema.asyncapi import asyncapi_document
+from socketapi.schema.describe import describe
+from tests.apps import every_handler
+
+from .node_support import HERE, run_node
+
+SNAPSHOT = HERE / "example_app.asyncapi.json"
+
+
+def document(app: SocketAPI) -> dict[str, Any]:
+    return asyncapi_document(describe(app.endpoints, title=app.schema.title, version=app.schema.version))
+
+
+def parse(tmp_path: Path, **documents: dict[str, Any]) -> dict[str, Any]:
+    """Run the official @asyncapi/parser on each document; fail on any error, show the output."""
+    files = []
+    for name, doc in documents.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(doc))
+        files.append(str(path))
+    result = run_node(str(HERE / "validate_asyncapi.mjs"), *files)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report: dict[str, Any] = json.loads(result.stdout)
+    return {Path(k).stem: v for k, v in report.items()}
+
+
+def test_the_parser_accepts_every_kind_of_handler_and_an_empty_app(tmp_path: Path) -> None:
+    from example_app import app as example
+
+    report = parse(
+        tmp_path,
+        example=document(example),
+        every=document(every_handler.app),
+        empty=document(every_handler.empty_app),
+    )
+    for name, found in report.items():
+        assert found["parsed"], name
+        # Only the notice that 3.1 exists may remain: no error, no warning, no other hint.
+        others = [d for d in found["diagnostics"] if d["code"] != "asyncapi-latest-version"]
+        assert others == [], (name, others)
+
+
+def test_the_parser_rejects_a_broken_document(tmp_path: Path) -> None:
+    """The validation step can fail: a reply that points at a message its channel does not have."""
+    doc = document(every_handler.app)
+    doc["operations"]["call.sum"]["reply"]["messages"] = [{"$ref": "#/channels/action.sum/messages/nope"}]
+    (tmp_path / "broken.json").write_text(json.dumps(doc))
+    result = run_node(str(HERE / "validate_asyncapi.mjs"), str(tmp_path / "broken.json"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert '"severity": "error"' in result.stdout
+
+
+def test_every_example_frame_is_valid_against_its_own_payload_schema(tmp_path: Path) -> None:
+    doc = document(every_handler.app)
+    (tmp_path / "every.json").write_text(json.dumps(doc))
+    result = run_node(str(HERE / "check_examples.mjs"), str(tmp_path / "every.json"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    checked = json.loads(result.stdout)["checked"]
+    assert checked > 60  # every message of every channel has an example
+
+
+def test_an_empty_app_has_an_empty_but_complete_document() -> None:
+    doc = document(every_handler.empty_app)
+    assert doc["asyncapi"] == "3.0.0"
+    assert [c for c in doc["channels"] if not c.startswith("socket.")] == []
+    assert set(doc["operations"]) == {"ping.connection", "error.connection"}
+    assert set(doc["components"]["schemas"]) == {"socketapi.Ref"}
+
+
+def channel(doc: dict[str, Any], address: str) -> dict[str, Any]:
+    found = [c for c in doc["channels"].values() if c["address"] == address]
+    assert len(found) == 1, address
+    return found[0]
+
+
+def payload(doc: dict[str, Any], address: str, message: str) -> dict[str, Any]:
+    msg = channel(doc, address)["messages"][message]
+    return msg["payload"]  # type: ignore[no-any-return]
+
+
+def test_an_action_is_a_request_with_its_reply_frames() -> None:
+    doc = document(every_handler.app)
+    call = payload(doc, "place_order", "call")
+    assert call["properties"]["type"] == {"const": "action"}
+    assert call["properties"]["channel"] == {"const": "place_order"}
+    data = call["properties"]["data"]
+    assert data["properties"]["order"] == {"$ref": "#/components/schemas/Order"}
+    assert data["properties"]["express"] == {"type": "boolean", "default": False}
+    # Depends: the dependency's own parameters, under the parameter's name.
+    assert data["properties"]["user"] == {
+        "type": "object",
+        "properties": {"token": {"type": "string"}},
+        "required": ["token"],
+    }
+    assert data["required"] == ["order", "user"]
+    assert "data" in call["required"]
+    result = payload(doc, "place_order", "result")
+    assert result["properties"]["status"] == {"const": "completed"}
+    assert result["properties"]["data"] == {"$ref": "#/components/schemas/Receipt"}
+    assert "data" in result["required"]
+    op = doc["operations"]["call.place_order"]
+    assert op["action"] == "receive"
+    assert op["reply"]["messages"] == [
+        {"$ref": "#/channels/action.place_order/messages/result"},
+        {"$ref": "#/channels/action.place_order/messages/error"},
+    ]
+
+
+def test_models_are_named_components_with_nested_models_referenced() -> None:
+    schemas = document(every_handler.app)["components"]["schemas"]
+    assert schemas["Order"]["properties"]["items"] == {
+        "items": {"$ref": "#/components/schemas/Item"},
+        "title": "Items",
+        "type": "array",
+    }
+    assert schemas["Item"]["description"] == "One line of an order."
+    assert schemas["Item"]["properties"]["qty"] == {"default": 1, "minimum": 1, "title": "Qty", "type": "integer"}
+    assert schemas["Color"]["enum"] == ["red", "blue"]
+    assert "TreeNode-Input" in schemas  # a recursive model refers to itself
+
+
+def test_no_result_means_no_data_and_no_annotation_means_any_value() -> None:
+    doc = document(every_handler.app)
+    assert "data" not in payload(doc, "ping_me", "result")["properties"]
+    assert payload(doc, "ping_me", "call")["properties"]["data"] == {"type": "object", "properties": {}}
+    echo = payload(doc, "echo", "call")["properties"]["data"]
+    assert echo == {"type": "object", "properties": {"value": {}}, "required": ["value"], "additionalProperties": True}
+    assert payload(doc, "echo", "result")["properties"]["data"] == {}
+    # An optional result may be absent from the frame.
+    assert "data" not in payload(doc, "tree", "result")["required"]
+
+
+def test_a_pattern_channel_has_its_address_parameters_and_subscribe_data() -> None:
+    doc = document(every_handler.app)
+    prices = channel(doc, "prices/{symbol}")
+    assert set(prices["parameters"]) == {"symbol"}
+    subscribe = prices["messages"]["subscribe"]["payload"]
+    assert subscribe["properties"]["channel"]["pattern"] == "^prices\\/[^/]+$"
+    # Only the RequiredOnSubscribe parameter is sent at subscribe time; the topic's is in the name.
+    assert subscribe["properties"]["data"] == {
+        "type": "object",
+        "properties": {"currency": {"enum": ["EUR", "USD"], "type": "string"}},
+        "required": ["currency"],
+    }
+    data = prices["messages"]["data"]
+    assert data["payload"]["properties"]["data"] == {"type": "object", "additionalProperties": {"type": "number"}}
+    assert "initial data" in data["summary"]  # default_response=True
+    shop = channel(doc, "shop/{shop_id}/orders/{order_id}")
+    assert set(shop["parameters"]) == {"shop_id", "order_id"}
+    assert "integer" in shop["parameters"]["shop_id"]["description"]
+    # Depends combined with RequiredOnSubscribe: the dependency's parameters, under its name.
+    assert shop["messages"]["subscribe"]["payload"]["properties"]["data"]["properties"]["who"]["required"] == ["token"]
+    assert shop["messages"]["data"]["payload"]["properties"]["data"] == {"$ref": "#/components/schemas/Order"}
+
+
+def test_a_class_channel_has_join_reply_events_replies_and_untyped_pushes() -> None:
+    doc = document(every_handler.app)
+    room = channel(doc, "room:{room_id}")
+    assert "integer" in room["parameters"]["room_id"]["description"]
+    join = room["messages"]["subscribe"]["payload"]["properties"]["data"]
+    assert set(join["properties"]) == {"nick", "avatar"}  # room_id comes from the topic
+    assert join["required"] == ["nick"]
+    subscribed = room["messages"]["subscribed"]["payload"]["properties"]
+    assert subscribed["data"] == {"$ref": "#/components/schemas/JoinReply"}
+    shout = room["messages"]["event.shout"]
+    assert shout["payload"]["properties"]["event"] == {"const": "shout"}
+    assert shout["payload"]["properties"]["data"]["required"] == ["text"]
+    assert shout["description"] == "Say something to everyone."
+    reply = room["messages"]["reply.order"]["payload"]["properties"]
+    assert reply["status"] == {"const": "ok"}
+    assert reply["data"] == {"$ref": "#/components/schemas/Receipt"}
+    assert "reply.typing" not in room["messages"]  # returns None: no reply frame
+    assert doc["operations"]["event.room_room_id_.typing"]["reply"]["messages"] == [
+        {"$ref": "#/channels/channel.room_room_id/messages/error"}
+    ]
+    push = room["messages"]["push"]["payload"]["properties"]
+    assert push["event"]["type"] == "string"
+    lobby = channel(doc, "lobby")
+    assert "event.any" in lobby["messages"]  # handle_in overridden: any event is accepted
+
+
+def test_the_error_frame_and_the_connection_are_described() -> None:
+    doc = document(every_handler.app)
+    error = doc["components"]["messages"]["socketapi.error"]["payload"]
+    assert error["required"] == ["type", "message"]
+    assert set(error["properties"]) == {"type", "message", "code", "channel", "ref", "data"}
+    socket = doc["channels"]["socket.connection"]
+    assert socket["address"] is None
+    assert doc["operations"]["ping.connection"]["reply"]["messages"] == [
+        {"$ref": "#/channels/socket.connection/messages/pong"}
+    ]
+
+
+def test_the_example_apps_document_matches_its_snapshot() -> None:
+    """A change to the example app's API shows up in review. Refresh: SNAPSHOT_UPDATE=1 pytest tests/schema."""
+    from example_app import app
+
+    current = json.dumps(document(app), indent=2, ensure_ascii=False) + "\n"
+    if os.environ.get("SNAPSHOT_UPDATE"):
+        SNAPSHOT.write_text(current)
+    if not SNAPSHOT.exists():
+        pytest.fail(f"{SNAPSHOT.name} is missing: run SNAPSHOT_UPDATE=1 pytest tests/schema", pytrace=False)
+    assert current == SNAPSHOT.read_text(), (
+        "The example app's AsyncAPI document changed. If that is intended, refresh the snapshot with "
+        "SNAPSHOT_UPDATE=1 pytest tests/schema and review the diff."
+    )
