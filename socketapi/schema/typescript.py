@@ -223,7 +223,9 @@ def typescript_module(api: ApiDescription, *, client: str = "./socketapi.js") ->
         "",
     ]
     for key, schema in api.schemas.items():
-        out.append(_comment(schema.get("description", ""), "") + f"export type {types.names[key]} = {types.expr(schema)};")
+        out.append(
+            _comment(schema.get("description", ""), "") + f"export type {types.names[key]} = {types.expr(schema)};"
+        )
         out.append("")
     out.append("/** Every action: the arguments of `call` after the name, and the result. */")
     out.append("export interface Actions {")
@@ -245,9 +247,7 @@ def typescript_module(api: ApiDescription, *, client: str = "./socketapi.js") ->
     out.append("")
     params: dict[str, Any] = {c.pattern: list(c.topic_params) for c in api.channels}
     entries = "".join(f"  {json.dumps(k)}: {json.dumps(v)},\n" for k, v in params.items())
-    out.append(
-        "const TOPIC_PARAMETERS: { readonly [P in ChannelPattern]: readonly string[] } = {\n" + entries + "};"
-    )
+    out.append("const TOPIC_PARAMETERS: { readonly [P in ChannelPattern]: readonly string[] } = {\n" + entries + "};")
     out.append("")
     out.append(_RUNTIME)
     return "\n".join(out)

@@ -1,0 +1,85 @@
+"""The generated TypeScript compiles under tsc --strict, and each kind of mistake is a compile error."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from socketapi.schema.describe import describe
+from socketapi.schema.typescript import typescript_module
+from tests.apps import every_handler
+from tests.support import ROOT
+
+from .node_support import HERE, tsc
+
+USAGE = HERE / "typescript"
+ERROR = re.compile(r"^(?P<file>[\w.]+)\(\d+,\d+\): error (?P<code>TS\d+): (?P<message>.*)$", re.M)
+TSCONFIG = {
+    "compilerOptions": {
+        "strict": True,
+        "noEmit": True,
+        "target": "es2022",
+        "module": "nodenext",
+        "moduleResolution": "nodenext",
+        "lib": ["es2022", "dom"],
+    },
+    "include": ["*.ts"],
+}
+
+
+def bad_files() -> list[Path]:
+    return sorted(USAGE.glob("bad_*.ts"))
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[str, str]]]:
+    """One tsc run over the generated modules and every usage file: the errors, by file."""
+    from example_app import app as example
+
+    project = tmp_path_factory.mktemp("tsc")
+    shutil.copy(ROOT / "socketapi" / "static" / "socketapi.d.ts", project / "socketapi.d.ts")
+    (project / "api.ts").write_text(typescript_module(describe(every_handler.app.endpoints)))
+    (project / "example_api.ts").write_text(typescript_module(describe(example.endpoints)))
+    (project / "empty_api.ts").write_text(typescript_module(describe(every_handler.empty_app.endpoints)))
+    for usage in USAGE.glob("*.ts"):
+        shutil.copy(usage, project / usage.name)
+    (project / "tsconfig.json").write_text(json.dumps(TSCONFIG))
+    result = tsc(project)
+    errors: dict[str, list[tuple[str, str]]] = {}
+    for m in ERROR.finditer(result.stdout):
+        errors.setdefault(m["file"], []).append((m["code"], m["message"]))
+    assert result.returncode in (0, 2), result.stdout + result.stderr  # 2: errors were reported
+    assert errors or result.returncode == 0, result.stdout + result.stderr
+    return errors
+
+
+@pytest.mark.parametrize(
+    "name", ["api.ts", "example_api.ts", "empty_api.ts", "good_every_handler.ts", "good_example_app.ts"]
+)
+def test_compiles_under_strict(compiled: dict[str, list[tuple[str, str]]], name: str) -> None:
+    assert compiled.get(name, []) == []
+
+
+@pytest.mark.parametrize("path", bad_files(), ids=[p.stem for p in bad_files()])
+def test_a_mistake_is_a_compile_error(compiled: dict[str, list[tuple[str, str]]], path: Path) -> None:
+    expected = re.search(r"^// expect: (TS\d+)$", path.read_text(), re.M)
+    assert expected, f"{path.name} must say which error it expects"
+    errors = compiled.get(path.name, [])
+    assert errors, f"{path.name} compiled, but it must not: {path.read_text().splitlines()[0]}"
+    assert [code for code, _ in errors] == [expected[1]], errors
+
+
+def test_each_bad_file_is_a_distinct_mistake() -> None:
+    bodies = [p.read_text().split("{", 1)[1] for p in bad_files()]
+    assert len(set(bodies)) == len(bodies) >= 15
+
+
+def test_a_topic_is_built_from_its_pattern() -> None:
+    source = typescript_module(describe(every_handler.app.endpoints))
+    assert "const TOPIC_PARAMETERS: { readonly [P in ChannelPattern]: readonly string[] } = {\n" in source
+    assert '  "shop/{shop_id}/orders/{order_id}": ["shop_id", "order_id"],\n' in source
+    assert '  "news": [],\n' in source
