@@ -199,7 +199,7 @@ class _Builder:
         self.channels[cid] = {
             "address": info.name,
             "title": f"Action {info.name}",
-            "description": info.doc or f"The action `{info.name}`.",
+            **({"description": info.doc} if info.doc else {}),
             "messages": {"call": call, "result": result, "error": {"$ref": "#/components/messages/socketapi.error"}},
         }
         self.operation(
@@ -256,7 +256,8 @@ class _Builder:
         messages["error"] = {"$ref": "#/components/messages/socketapi.error"}
 
         channel: Schema = {"address": info.pattern, "title": f"Channel {info.pattern}"}
-        channel["description"] = info.doc or f"The channel `{info.pattern}`."
+        if info.doc:
+            channel["description"] = info.doc
         if info.topic_params:
             channel["parameters"] = {
                 name: {"description": _param_description(name, schema)} for name, schema in info.topic_params.items()

@@ -113,19 +113,24 @@ def fields_table(schema: Schema) -> str:
             return '<p class="muted">No fields.</p>'
         return f"<p>{type_label(schema)}</p>"
     required = set(schema.get("required", []))
+    show_default = any("default" in p for p in properties.values())
+    show_description = any(p.get("description") for p in properties.values())
     rows = []
     for name, prop in properties.items():
-        default = f"<code>{_json(prop['default'])}</code>" if "default" in prop else ""
-        rows.append(
-            f"<tr><td><code>{html.escape(name)}</code>"
-            + (' <span class="req">required</span>' if name in required else "")
-            + f"</td><td>{type_label(prop)}</td><td>{default}</td>"
-            f"<td>{_text(prop.get('description', ''))}</td></tr>"
-        )
+        cells = [
+            f"<code>{html.escape(name)}</code>" + (' <span class="req">required</span>' if name in required else ""),
+            type_label(prop),
+        ]
+        if show_default:
+            cells.append(f"<code>{_json(prop['default'])}</code>" if "default" in prop else "")
+        if show_description:
+            cells.append(_text(prop.get("description", "")))
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         nested = prop.get("properties")
         if nested and prop.get("type") == "object":  # a Depends: its own fields, one level down
-            rows.append(f'<tr><td></td><td colspan="3">{fields_table(prop)}</td></tr>')
-    head = "<tr><th>field</th><th>type</th><th>default</th><th>description</th></tr>"
+            rows.append(f'<tr><td></td><td colspan="{len(cells) - 1}">{fields_table(prop)}</td></tr>')
+    heads = ["field", "type", *(["default"] if show_default else []), *(["description"] if show_description else [])]
+    head = "<tr>" + "".join(f"<th>{h}</th>" for h in heads) + "</tr>"
     return f"<table>{head}{''.join(rows)}</table>"
 
 
@@ -153,9 +158,12 @@ class _Page:
             out.append(_paragraphs(message["description"]))
         data = payload.get("properties", {}).get("data")
         if data is not None:
-            needed = "data" in payload.get("required", [])
-            out.append(f"<p><code>data</code>{'' if needed else ' (optional)'}:</p>")
-            out.append(fields_table(data))
+            label = "<code>data</code>" + ("" if "data" in payload.get("required", []) else " (optional)")
+            table = fields_table(data)
+            if table.startswith("<table>"):
+                out.append(f"<p>{label}:</p>{table}")
+            else:  # one line: "data: integer"
+                out.append(f"<p>{label}: {table[3:-4]}</p>")
         for sample in message.get("examples", []):
             out.append(f"<pre>{html.escape(json.dumps(sample['payload'], ensure_ascii=False))}</pre>")
         return "".join(out)

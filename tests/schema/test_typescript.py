@@ -31,8 +31,23 @@ TSCONFIG = {
 }
 
 
+DOCS = ROOT / "docs" / "asyncapi.md"
+DOC_MISTAKE = re.compile(r"^// (?P<code>\S.*?;)\s+(?P<error>TS\d+): ", re.M)
+
+
 def bad_files() -> list[Path]:
     return sorted(USAGE.glob("bad_*.ts"))
+
+
+def docs_block() -> str:
+    blocks = re.findall(r"```ts\n(.*?)```", DOCS.read_text(), re.S)
+    assert len(blocks) == 1, "docs/asyncapi.md shows one TypeScript example"
+    return blocks[0]  # type: ignore[no-any-return]
+
+
+def docs_mistakes() -> list[tuple[str, str]]:
+    """The lines docs/asyncapi.md says do not compile, each with the error it names."""
+    return [(m["code"], m["error"]) for m in DOC_MISTAKE.finditer(docs_block())]
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +62,14 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[s
     (project / "empty_api.ts").write_text(typescript_module(describe(every_handler.empty_app.endpoints)))
     for usage in USAGE.glob("*.ts"):
         shutil.copy(usage, project / usage.name)
+    block = docs_block()
+    (project / "docs_example.ts").write_text(block)
+    for i, (code, error) in enumerate(docs_mistakes()):
+        (project / f"docs_mistake_{i}.ts").write_text(f"{block}\n// expect: {error}\n{code}\n")
     (project / "tsconfig.json").write_text(json.dumps(TSCONFIG))
+    (project / "package.json").write_text('{"type": "module"}')  # ES modules: top-level await
     result = tsc(project)
-    errors: dict[str, list[tuple[str, str]]] = {}
+    errors: dict[str, list[tuple[str, str]]] = {name.name: [] for name in project.glob("*.ts")}
     for m in ERROR.finditer(result.stdout):
         errors.setdefault(m["file"], []).append((m["code"], m["message"]))
     assert result.returncode in (0, 2), result.stdout + result.stderr  # 2: errors were reported
@@ -58,10 +78,11 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[s
 
 
 @pytest.mark.parametrize(
-    "name", ["api.ts", "example_api.ts", "empty_api.ts", "good_every_handler.ts", "good_example_app.ts"]
+    "name",
+    ["api.ts", "example_api.ts", "empty_api.ts", "good_every_handler.ts", "good_example_app.ts", "docs_example.ts"],
 )
 def test_compiles_under_strict(compiled: dict[str, list[tuple[str, str]]], name: str) -> None:
-    assert compiled.get(name, []) == []
+    assert compiled[name] == []  # a KeyError: the file was not in the project
 
 
 @pytest.mark.parametrize("path", bad_files(), ids=[p.stem for p in bad_files()])
@@ -71,6 +92,13 @@ def test_a_mistake_is_a_compile_error(compiled: dict[str, list[tuple[str, str]]]
     errors = compiled.get(path.name, [])
     assert errors, f"{path.name} compiled, but it must not: {path.read_text().splitlines()[0]}"
     assert [code for code, _ in errors] == [expected[1]], errors
+
+
+def test_each_mistake_the_docs_show_fails_as_they_say(compiled: dict[str, list[tuple[str, str]]]) -> None:
+    mistakes = docs_mistakes()
+    assert len(mistakes) == 4
+    for i, (code, error) in enumerate(mistakes):
+        assert [c for c, _ in compiled.get(f"docs_mistake_{i}.ts", [])] == [error], code
 
 
 def test_each_bad_file_is_a_distinct_mistake() -> None:
