@@ -12,9 +12,9 @@ import pytest
 from socketapi.schema.describe import describe
 from socketapi.schema.typescript import typescript_module
 from tests.apps import every_handler
-from tests.support import ROOT
+from tests.support import ROOT, serve
 
-from .node_support import HERE, tsc
+from .node_support import HERE, run_node, tsc
 
 USAGE = HERE / "typescript"
 ERROR = re.compile(r"^(?P<file>[\w.]+)\(\d+,\d+\): error (?P<code>TS\d+): (?P<message>.*)$", re.M)
@@ -111,3 +111,35 @@ def test_a_topic_is_built_from_its_pattern() -> None:
     assert "const TOPIC_PARAMETERS: { readonly [P in ChannelPattern]: readonly string[] } = {\n" in source
     assert '  "shop/{shop_id}/orders/{order_id}": ["shop_id", "order_id"],\n' in source
     assert '  "news": [],\n' in source
+
+
+def test_the_wrappers_work_at_run_time_over_socketapi_js(tmp_path: Path) -> None:
+    """Compiled to JS, the generated module drives the real client against the example app on uvicorn."""
+    from example_app import app as example
+
+    client = ROOT / "socketapi" / "static" / "socketapi.js"
+    if not client.exists():
+        pytest.skip("socketapi/static/socketapi.js is not in the package yet")
+    (tmp_path / "example_api.ts").write_text(typescript_module(describe(example.endpoints)))
+    shutil.copy(ROOT / "socketapi" / "static" / "socketapi.d.ts", tmp_path / "socketapi.d.ts")
+    config = {**TSCONFIG, "compilerOptions": {**TSCONFIG["compilerOptions"], "noEmit": False, "outDir": "out"}}
+    (tmp_path / "tsconfig.json").write_text(json.dumps({**config, "include": ["example_api.ts"]}))
+    (tmp_path / "package.json").write_text('{"type": "module"}')
+    compiled = tsc(tmp_path)
+    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
+    out = tmp_path / "out"
+    (out / "package.json").write_text('{"type": "module"}')
+    shutil.copy(client, out / "socketapi.js")
+    shutil.copy(USAGE / "run_example.mjs", out / "run_example.mjs")
+    (out / "node_modules").symlink_to(ROOT / "node_modules")  # ws, for Node
+    with serve("example_app:app") as server:
+        result = run_node(str(out / "run_example.mjs"), server.url, cwd=out, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout) == {
+        "sum": 5,
+        "product": 42,
+        "topic": "room:7",
+        "welcome": {"welcome": "ann", "room": 7},
+        "reply": {"sent": 1},
+        "shout": {"from": "ann", "text": "hi"},
+    }
