@@ -55,6 +55,33 @@ ERROR_FRAME: Schema = {
 }
 
 
+# Topics with history (SPEC 7.3, docs/history.md).
+SINCE: Schema = {
+    "type": "object",
+    "description": "Recover every broadcast after `offset` of `epoch` (from an earlier `subscribed` or broadcast).",
+    "properties": {"offset": {"type": "integer", "minimum": 0}, "epoch": {"type": "string"}},
+    "required": ["offset", "epoch"],
+}
+OFFSET: Schema = {
+    "type": "integer",
+    "minimum": 0,
+    "description": "The broadcast's position in the topic's history (absent on pushes to one subscriber).",
+}
+SUBSCRIBED_HISTORY: Schema = {
+    "offset": {"type": "integer", "minimum": 0, "description": "The topic's latest offset."},
+    "epoch": {"type": "string", "description": "Changes whenever the topic's history was lost."},
+    "recovered": {
+        "type": "boolean",
+        "description": "Answers a `since`: true when every missed broadcast follows, in order; false: reload.",
+    },
+}
+
+_PRESENCE_SUMMARIES = {
+    "presence_state": "Who is present: pushed right after `subscribed`.",
+    "presence_diff": "Who joined and who left since the last state or diff.",
+}
+
+
 def _safe_id(text: str) -> str:
     return _ID_UNSAFE.sub("_", text).strip("_") or "_"
 
@@ -217,6 +244,8 @@ class _Builder:
         props: Schema = {"type": {"const": "subscribe"}, "channel": topic}
         required = ["type", "channel"]
         self.data(info.join, props, required)
+        if info.history:
+            props["since"] = SINCE
         props["ref"] = ref
         messages["subscribe"] = self.message(
             "subscribe", f"Subscribe to {info.pattern}", "Join the channel.", _frame(props, required)
@@ -225,6 +254,9 @@ class _Builder:
         required = ["type", "channel"]
         if info.join_reply is not None:
             props["data"] = info.join_reply
+        if info.history:
+            props.update(SUBSCRIBED_HISTORY)
+            required += ["offset", "epoch"]
         props["ref"] = ref
         messages["subscribed"] = self.message(
             "subscribed",
@@ -342,6 +374,10 @@ class _Builder:
             props["data"] = payload
             key = _unique(messages, "data" if event is None else f"data.{_safe_id(event)}")
             summary = "A broadcast" + (" or the initial data after `subscribed`." if info.initial_data else ".")
+            if event in _PRESENCE_SUMMARIES:
+                summary = _PRESENCE_SUMMARIES[event]
+            elif info.history:
+                props["offset"] = OFFSET
             messages[key] = self.message(
                 "data", f"Broadcast on {info.pattern}", summary, _frame(props, ["type", "channel", "data"])
             )
@@ -353,6 +389,8 @@ class _Builder:
                 "event": {"type": "string", "description": "The event name given by the channel."},
                 "data": {"description": "Any JSON value: the channel's pushes and broadcasts are not typed."},
             }
+            if info.history:
+                props["offset"] = OFFSET
             key = _unique(messages, "push")
             messages[key] = self.message(
                 "data",

@@ -27,6 +27,41 @@ REF_TEMPLATE = "#/components/schemas/{model}"
 
 Schema = dict[str, Any]
 
+PRESENCE_STATE = "socketapi.PresenceState"
+PRESENCE_DIFF = "socketapi.PresenceDiff"
+
+# Phoenix's presence shapes (SPEC 7.2): {key: {"metas": [meta, ...]}}, every meta with its phx_ref.
+PRESENCE_SCHEMAS: dict[str, Schema] = {
+    PRESENCE_STATE: {
+        "type": "object",
+        "description": "Who is present, by key: each key's metas, as tracked by the channel.",
+        "additionalProperties": {
+            "type": "object",
+            "properties": {
+                "metas": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"phx_ref": {"type": "string"}},
+                        "required": ["phx_ref"],
+                        "additionalProperties": True,
+                    },
+                }
+            },
+            "required": ["metas"],
+        },
+    },
+    PRESENCE_DIFF: {
+        "type": "object",
+        "description": "What changed: the metas that joined and the metas that left, by key.",
+        "properties": {
+            "joins": {"$ref": REF_TEMPLATE.format(model=PRESENCE_STATE)},
+            "leaves": {"$ref": REF_TEMPLATE.format(model=PRESENCE_STATE)},
+        },
+        "required": ["joins", "leaves"],
+    },
+}
+
 _NOT_DESCRIBABLE = {"description": "This type has no JSON Schema; any JSON value is accepted."}
 
 
@@ -67,6 +102,8 @@ class ChannelInfo:
     broadcasts: dict[str | None, Schema]  # event (None: no event name) -> payload
     any_broadcast: bool  # the class may push or broadcast any event with any payload
     initial_data: bool  # default_response=True: a data frame follows subscribed
+    presence: bool = False  # presence = True: presence_state and presence_diff pushes (docs/presence.md)
+    history: bool = False  # history = N: offsets, epochs and recovery with since (docs/history.md)
 
 
 @dataclass
@@ -229,6 +266,10 @@ def _channel(batch: _Batch, route: ChannelRoute) -> ChannelInfo:
     if func is not None:
         payload = _result(batch, func)
         broadcasts[None] = payload if payload is not None else {"type": "null"}
+    presence = getattr(cls, "presence", False) is True
+    if presence:
+        broadcasts["presence_state"] = {"$ref": REF_TEMPLATE.format(model=PRESENCE_STATE)}
+        broadcasts["presence_diff"] = {"$ref": REF_TEMPLATE.format(model=PRESENCE_DIFF)}
     return ChannelInfo(
         pattern=route.pattern.pattern,
         doc=_doc(func) if func is not None else _doc(cls),
@@ -241,6 +282,8 @@ def _channel(batch: _Batch, route: ChannelRoute) -> ChannelInfo:
         broadcasts=broadcasts,
         any_broadcast=not is_function,
         initial_data=issubclass(cls, FunctionChannel) and cls._default_response,
+        presence=presence,
+        history=bool(getattr(cls, "history", None)),
     )
 
 
@@ -256,4 +299,6 @@ def describe(router: Router, *, title: str = "socketapi", version: str = "0.1.0"
     actions = [_action(batch, route) for route in router.action_routes]
     channels = [_channel(batch, route) for route in router.channel_routes]
     schemas = batch.run()
+    if any(c.presence for c in channels):
+        schemas.update(PRESENCE_SCHEMAS)
     return ApiDescription(title, version, path, _finish(actions), _finish(channels), schemas)

@@ -110,7 +110,10 @@ class _Types:
     def __init__(self, components: dict[str, Schema]) -> None:
         taken = {"Actions", "Channels", "ActionName", "ChannelPattern", "TypedSocket", "TypedChannel"}
         taken |= {"Socket", "Channel", "RequestOptions", "ChannelMessage", "Unsubscribe", "TOPIC_PARAMETERS"}
-        self.names = {key: _name(key, taken) for key in components}
+        # Our own components ("socketapi.PresenceState") lose the prefix; a user's model keeps its name.
+        ours = [key for key in components if key.startswith("socketapi.")]
+        self.names = {key: _name(key, taken) for key in components if key not in ours}
+        self.names.update({key: _name(key.removeprefix("socketapi."), taken) for key in ours})
         self.components = components
 
     def expr(self, schema: Schema, indent: str = "") -> str:

@@ -204,6 +204,17 @@ class Plain(Channel):
     topic = "user:{user_id}:feed"
 
 
-app.register(Multiply, Lookup, RoomChannel, Lobby, Plain)
+class Team(Channel):
+    """Presence and history: the engine's own pushes, and offsets on broadcasts."""
+
+    topic = "team:{team_id}"
+    presence = True
+    history = 50
+
+    async def join(self, team_id: int, user: str) -> None:
+        return None
+
+
+app.register(Multiply, Lookup, RoomChannel, Lobby, Plain, Team)
 
 empty_app = SocketAPI()

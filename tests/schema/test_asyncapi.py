@@ -216,3 +216,24 @@ def test_the_example_apps_document_matches_its_snapshot() -> None:
         "The example app's AsyncAPI document changed. If that is intended, refresh the snapshot with "
         "SNAPSHOT_UPDATE=1 pytest tests/schema and review the diff."
     )
+
+
+def test_presence_and_history_frames_are_described() -> None:
+    doc = document(every_handler.app)
+    team = channel(doc, "team:{team_id}")["messages"]
+    assert team["subscribe"]["payload"]["properties"]["since"]["required"] == ["offset", "epoch"]
+    subscribed = team["subscribed"]["payload"]
+    assert {"offset", "epoch", "recovered"} <= set(subscribed["properties"])
+    assert subscribed["required"] == ["type", "channel", "offset", "epoch"]
+    assert team["push"]["payload"]["properties"]["offset"]["type"] == "integer"
+    state = team["data.presence_state"]["payload"]["properties"]
+    assert state["event"] == {"const": "presence_state"}
+    assert state["data"] == {"$ref": "#/components/schemas/socketapi.PresenceState"}
+    diff = doc["components"]["schemas"]["socketapi.PresenceDiff"]
+    assert diff["required"] == ["joins", "leaves"]
+    # Channels without them say nothing about either.
+    room = channel(doc, "room:{room_id}")["messages"]
+    assert "since" not in room["subscribe"]["payload"]["properties"]
+    assert "offset" not in room["push"]["payload"]["properties"]
+    assert "data.presence_state" not in room
+    assert "socketapi.PresenceState" not in document(every_handler.empty_app)["components"]["schemas"]

@@ -49,6 +49,9 @@ export async function channels(): Promise<void> {
     (order: Order) => console.log(order.items),
   );
   api.channel("user:{user_id}:feed", { user_id: "u1" }).on("anything", (payload: unknown) => console.log(payload));
+  const team = api.channel("team:{team_id}", { team_id: 3 }, { user: "ann" });
+  team.on("presence_diff", (diff) => console.log(diff.joins["ann"]?.metas[0]?.phx_ref, diff.leaves));
+  team.on("presence_state", (state) => console.log(Object.keys(state)));
   await room.leave();
   console.log(reply.welcome, sent, typed, none, topic);
 }
