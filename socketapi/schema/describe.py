@@ -198,6 +198,9 @@ def _params(batch: _Batch, plan: ParamPlan | None, skip: tuple[str, ...] = ()) -
             properties[dep.name] = sub.schema
             if sub.required:
                 required.append(dep.name)
+        order = {name: i for i, name in enumerate(plan.names)}  # the signature's order
+        properties = dict(sorted(properties.items(), key=lambda item: order.get(item[0], len(order))))
+        required.sort(key=lambda name: order.get(name, len(order)))
     schema: Schema = {"type": "object", "properties": properties}
     if required:
         schema["required"] = required
