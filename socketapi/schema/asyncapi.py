@@ -292,7 +292,7 @@ class _Builder:
             channel["description"] = info.doc
         if info.topic_params:
             channel["parameters"] = {
-                name: {"description": _param_description(name, schema)} for name, schema in info.topic_params.items()
+                name: {"description": _param_description(schema)} for name, schema in info.topic_params.items()
             }
         channel["messages"] = messages
         self.channels[cid] = channel
@@ -462,12 +462,13 @@ def _plain(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _param_description(name: str, schema: Schema) -> str:
-    kind = schema.get("type", "any JSON value")
-    text = f"`{name}`: {kind}, validated by the channel when a client subscribes."
-    if "$ref" in schema or "anyOf" in schema or "enum" in schema:
-        text = f"`{name}`, validated by the channel when a client subscribes."
-    return text
+def _param_description(schema: Schema) -> str:
+    """AsyncAPI 3.0 parameters carry no schema: the type goes into the description."""
+    kind = schema.get("type")
+    if isinstance(kind, str) and not ({"$ref", "anyOf", "enum"} & schema.keys()):
+        article = "An" if kind[0] in "aeiou" else "A"
+        return f"{article} {kind}: the part of the topic in its place is validated as one when a client subscribes."
+    return "Validated by the channel when a client subscribes."
 
 
 def asyncapi_document(api: ApiDescription) -> dict[str, Any]:

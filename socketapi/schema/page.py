@@ -103,13 +103,21 @@ def type_label(schema: Schema) -> str:
     return label
 
 
-def fields_table(schema: Schema) -> str:
-    """The properties of an object schema as a table; other schemas as one line."""
+def _object_fields(schema: Schema) -> Schema | None:
+    """The properties of an object schema with some; ``None`` for any other schema."""
     if "allOf" in schema and len(schema["allOf"]) == 1:
         schema = schema["allOf"][0]
     properties = schema.get("properties")
-    if schema.get("type") != "object" or not properties:
-        if schema.get("type") == "object":
+    return properties if schema.get("type") == "object" and properties else None
+
+
+def fields_table(schema: Schema) -> str:
+    """The properties of an object schema as a table; any other schema as one line."""
+    if "allOf" in schema and len(schema["allOf"]) == 1:
+        schema = schema["allOf"][0]
+    properties = _object_fields(schema)
+    if properties is None:
+        if schema.get("type") == "object" and "properties" in schema:
             return '<p class="muted">No fields.</p>'
         return f"<p>{type_label(schema)}</p>"
     required = set(schema.get("required", []))
@@ -159,11 +167,12 @@ class _Page:
         data = payload.get("properties", {}).get("data")
         if data is not None:
             label = "<code>data</code>" + ("" if "data" in payload.get("required", []) else " (optional)")
-            table = fields_table(data)
-            if table.startswith("<table>"):
-                out.append(f"<p>{label}:</p>{table}")
+            if _object_fields(data) is not None:
+                out.append(f"<p>{label}:</p>{fields_table(data)}")
+            elif data.get("type") == "object" and "properties" in data:
+                out.append(f'<p>{label}: <span class="muted">no fields</span></p>')
             else:  # one line: "data: integer"
-                out.append(f"<p>{label}: {table[3:-4]}</p>")
+                out.append(f"<p>{label}: {type_label(data)}</p>")
         for sample in message.get("examples", []):
             out.append(f"<pre>{html.escape(json.dumps(sample['payload'], ensure_ascii=False))}</pre>")
         return "".join(out)

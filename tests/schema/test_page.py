@@ -101,3 +101,10 @@ def test_a_real_server_serves_both_and_the_socket_still_works() -> None:
         with connect(server.url, open_timeout=10) as ws:
             ws.send('{"type":"action","channel":"add_numbers","data":{"a":1,"b":2}}')
             assert ws.recv(timeout=10) == '{"type":"action","channel":"add_numbers","status":"completed","data":3}'
+
+
+def test_a_reply_that_is_not_an_object_with_fields_is_one_line() -> None:
+    html = TestClient(every_handler.app).get("/asyncapi").text
+    assert "<p><code>data</code>: object of integer</p>" in html  # the shout reply: dict[str, int]
+    assert '<p><code>data</code> (optional): <span class="muted">no fields</span></p>' in html  # typing
+    assert ': class="muted">' not in html  # no markup cut in half
