@@ -8,6 +8,7 @@ under ``#/components/schemas/``.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
 import typing
@@ -117,31 +118,69 @@ class ApiDescription:
 
 
 class _Batch:
-    """Types waiting for their JSON Schema; each ``add`` returns a dict filled in by ``run``."""
+    """Types waiting for their JSON Schema; each ``add`` returns a dict filled in by ``run``.
+
+    One pydantic pass over every type is what makes shared models named components, and it
+    is far cheaper than a pass per type; a type seen twice is generated once.
+    """
 
     def __init__(self) -> None:
-        self._pending: list[tuple[int, str, TypeAdapter[Any], Schema]] = []
+        self._pending: dict[tuple[Any, str], tuple[TypeAdapter[Any], list[Schema]]] = {}
+        self._unhashable: list[tuple[Any, str, TypeAdapter[Any], list[Schema]]] = []
 
     def add(self, tp: Any, mode: str) -> Schema:
         placeholder: Schema = {}
         if tp is Any or tp is inspect.Parameter.empty:
             return placeholder  # any JSON value
         try:
+            entry = self._pending.get((tp, mode))
+        except TypeError:  # an unhashable annotation (a Field with a list default, say): no sharing
+            entry = None
+            hashable = False
+        else:
+            hashable = True
+        if entry is not None:
+            entry[1].append(placeholder)
+            return placeholder
+        try:
             adapter: TypeAdapter[Any] = TypeAdapter(tp)
-            adapter.json_schema(mode=mode)  # type: ignore[arg-type]
         except Exception:
             placeholder.update(_NOT_DESCRIBABLE)
             return placeholder
-        self._pending.append((len(self._pending), mode, adapter, placeholder))
+        if hashable:
+            self._pending[(tp, mode)] = (adapter, [placeholder])
+        else:
+            self._unhashable.append((tp, mode, adapter, [placeholder]))
         return placeholder
 
     def run(self) -> dict[str, Schema]:
-        if not self._pending:
+        entries = [(mode, adapter, places) for (_, mode), (adapter, places) in self._pending.items()]
+        entries += [(mode, adapter, places) for _, mode, adapter, places in self._unhashable]
+        try:
+            return self._generate(entries)
+        except Exception:
+            pass
+        # Some type has no JSON Schema: find which, describe them as any value, and generate the rest.
+        describable = []
+        for mode, adapter, places in entries:
+            try:
+                adapter.json_schema(mode=mode)  # type: ignore[arg-type]
+            except Exception:
+                for placeholder in places:
+                    placeholder.update(_NOT_DESCRIBABLE)
+            else:
+                describable.append((mode, adapter, places))
+        return self._generate(describable)
+
+    @staticmethod
+    def _generate(entries: list[tuple[str, TypeAdapter[Any], list[Schema]]]) -> dict[str, Schema]:
+        if not entries:
             return {}
-        inputs: Any = [(key, mode, adapter) for key, mode, adapter, _ in self._pending]
+        inputs: Any = [(i, mode, adapter) for i, (mode, adapter, _) in enumerate(entries)]
         schemas, definitions = TypeAdapter.json_schemas(inputs, ref_template=REF_TEMPLATE)
-        for key, mode, _, placeholder in self._pending:
-            placeholder.update(schemas[(key, mode)])  # type: ignore[index]
+        for i, (mode, _, places) in enumerate(entries):
+            for placeholder in places:
+                placeholder.update(copy.deepcopy(schemas[(i, mode)]))  # type: ignore[index]
         return dict(definitions.get("$defs", {}))
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from socketapi import SocketAPI
 from socketapi.schema.asyncapi import asyncapi_document
@@ -17,6 +19,14 @@ from tests.apps import every_handler
 from .node_support import HERE, run_node
 
 SNAPSHOT = HERE / "example_app.asyncapi.json"
+
+
+class Shape(BaseModel):
+    sides: int
+
+
+class Opaque:
+    """No JSON Schema, and no validator either: only usable as a result."""
 
 
 def document(app: SocketAPI) -> dict[str, Any]:
@@ -237,3 +247,25 @@ def test_presence_and_history_frames_are_described() -> None:
     assert "offset" not in room["push"]["payload"]["properties"]
     assert "data.presence_state" not in room
     assert "socketapi.PresenceState" not in document(every_handler.empty_app)["components"]["schemas"]
+
+
+def test_a_type_without_json_schema_is_described_as_any_value_and_the_rest_still_is(tmp_path: Path) -> None:
+    app = SocketAPI()
+
+    @app.action("odd")
+    async def odd(hook: Callable[[], int], shape: Shape) -> Callable[[], int]:
+        return hook
+
+    @app.action("opaque")
+    async def opaque() -> Opaque:
+        return Opaque()
+
+    doc = document(app)
+    data = payload(doc, "odd", "call")["properties"]["data"]["properties"]
+    assert "no JSON Schema" in data["hook"]["description"]
+    assert data["shape"] == {"$ref": "#/components/schemas/Shape"}
+    assert "no JSON Schema" in payload(doc, "odd", "result")["properties"]["data"]["description"]
+    assert "no JSON Schema" in payload(doc, "opaque", "result")["properties"]["data"]["description"]
+    assert doc["components"]["schemas"]["Shape"]["required"] == ["sides"]
+    report = parse(tmp_path, odd=doc)
+    assert [d for d in report["odd"]["diagnostics"] if d["code"] != "asyncapi-latest-version"] == []
