@@ -277,3 +277,25 @@ def test_a_type_without_json_schema_is_described_as_any_value_and_the_rest_still
     assert "no JSON Schema" in payload(doc, "odd", "result")["properties"]["data"]["description"]
     assert "no JSON Schema" in payload(doc, "opaque", "result")["properties"]["data"]["description"]
     assert doc["components"]["schemas"]["Shape"]["required"] == ["sides"]
+
+
+def test_names_that_collide_once_cleaned_get_distinct_ids() -> None:
+    app = SocketAPI()
+
+    @app.action("a b")
+    async def spaced() -> None:
+        return None
+
+    @app.action("a_b")
+    async def underscored() -> None:
+        return None
+
+    @app.channel("a/b")
+    async def slashed() -> None:
+        return None
+
+    doc = document(app)
+    assert doc["channels"]["action.a_b"]["address"] == "a b"
+    assert doc["channels"]["action.a_b_2"]["address"] == "a_b"
+    assert doc["channels"]["channel.a_b"]["address"] == "a/b"
+    assert doc["operations"]["call.a_b_2"]["channel"] == {"$ref": "#/channels/action.a_b_2"}

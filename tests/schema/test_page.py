@@ -108,3 +108,15 @@ def test_a_reply_that_is_not_an_object_with_fields_is_one_line() -> None:
     assert "<p><code>data</code>: object of integer</p>" in html  # the shout reply: dict[str, int]
     assert '<p><code>data</code> (optional): <span class="muted">no fields</span></p>' in html  # typing
     assert ': class="muted">' not in html  # no markup cut in half
+
+
+def test_an_apps_own_asyncapi_route_wins() -> None:
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def mine(request: object) -> PlainTextResponse:
+        return PlainTextResponse("mine")
+
+    client = TestClient(SocketAPI(routes=[Route("/asyncapi", mine)]))
+    assert client.get("/asyncapi").text == "mine"
+    assert client.get("/asyncapi.json").json()["asyncapi"] == "3.0.0"
