@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 Schema = dict[str, Any]
 
 _CODE = re.compile(r"`([^`]+)`")
+_FRAME_BASICS = frozenset({"type", "channel", "event", "status", "data", "ref"})  # shown by the example frame
 
 _STYLE = """
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1d232a;background:#f6f7f9}
@@ -173,6 +174,10 @@ class _Page:
                 out.append(f'<p>{label}: <span class="muted">no fields</span></p>')
             else:  # one line: "data: integer"
                 out.append(f"<p>{label}: {type_label(data)}</p>")
+        others = {k: v for k, v in payload.get("properties", {}).items() if k not in _FRAME_BASICS}
+        if others:  # the frame's own extras: since, offset, epoch, recovered...
+            extras = {"type": "object", "properties": others, "required": payload.get("required", [])}
+            out.append(f"<p>Also in the frame:</p>{fields_table(extras)}")
         for sample in message.get("examples", []):
             out.append(f"<pre>{html.escape(json.dumps(sample['payload'], ensure_ascii=False))}</pre>")
         return "".join(out)
@@ -180,11 +185,10 @@ class _Page:
     def channel(self, cid: str, channel: Schema, directions: dict[str, str]) -> str:
         address = channel.get("address")
         kind = "action" if cid.startswith("action.") else "channel" if address is not None else "socket"
-        label = {"action": "action", "channel": "channel", "socket": "socket"}[kind]
         name = address if address is not None else "the connection"
         out = [
             f'<section class="item" id="{_anchor(kind, cid)}">',
-            f'<h3><span class="kind {kind}">{label}</span><code>{html.escape(name)}</code></h3>',
+            f'<h3><span class="kind {kind}">{kind}</span><code>{html.escape(name)}</code></h3>',
         ]
         if channel.get("description"):
             out.append(_paragraphs(channel["description"]))

@@ -32,6 +32,10 @@ def test_the_page_shows_every_action_channel_event_and_schema_with_example_frame
     assert '<a href="#schema-Order">Order</a>' in html
     assert "What is ordered." in html
     assert "integer ≥ 1" in html
+    # Fields of the frame beyond data: history's, and the error frame's.
+    assert "<p>Also in the frame:</p>" in html
+    assert "<td><code>since</code></td>" in html
+    assert '<td><code>message</code> <span class="req">required</span></td>' in html
 
 
 def test_the_page_needs_nothing_from_the_network() -> None:
