@@ -151,7 +151,18 @@ class _Types:
 
     @staticmethod
     def _wrap(expr: str) -> str:
-        return f"({expr})" if (" | " in expr or " & " in expr) and not expr.startswith("{") else expr
+        """Parenthesise a union or intersection, so that ``[]`` or ``&`` applies to all of it."""
+        depth, quoted = 0, False
+        for i, char in enumerate(expr):
+            if char == '"' and (i == 0 or expr[i - 1] != "\\"):
+                quoted = not quoted
+            elif not quoted and char in "{[(":
+                depth += 1
+            elif not quoted and char in "}])":
+                depth -= 1
+            elif not quoted and depth == 0 and expr.startswith((" | ", " & "), i):
+                return f"({expr})"
+        return expr
 
     def object(self, schema: Schema, indent: str) -> str:
         properties: Schema = schema.get("properties", {})

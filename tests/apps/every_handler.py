@@ -101,6 +101,12 @@ async def sum_numbers(numbers: list[float], start: float = 0.0) -> float:
     return start + sum(numbers)
 
 
+@app.action("matrix")
+async def matrix(rows: list[dict[str, int] | None], label: Literal["a|b", 'say "hi"'] = "a|b") -> tuple[int, str]:
+    """Unions inside arrays, and literals with quotes and bars."""
+    return len(rows), label
+
+
 # -- actions: class API ------------------------------------------------------------------------
 
 

@@ -106,6 +106,12 @@ def test_each_bad_file_is_a_distinct_mistake() -> None:
     assert len(set(bodies)) == len(bodies) >= 15
 
 
+def test_unions_in_arrays_are_parenthesised() -> None:
+    source = typescript_module(describe(every_handler.app.endpoints))
+    assert 'args: [data: { rows: ({ [key: string]: number } | null)[]; label?: "a|b" | "say \\"hi\\""; }' in source
+    assert "result: [number, string];" in source
+
+
 def test_a_topic_is_built_from_its_pattern() -> None:
     source = typescript_module(describe(every_handler.app.endpoints))
     assert "const TOPIC_PARAMETERS: { readonly [P in ChannelPattern]: readonly string[] } = {\n" in source

@@ -21,7 +21,8 @@ export async function actions(): Promise<void> {
   await api.call("echo", { value: [1, "two"], anything: "goes" });
   const sum: number = await api.call("sum", { numbers: [1, 2.5] });
   const found = await api.call("lookup", { keys: { a: [1, 2] }, tag: { label: "x" } });
-  console.log(total, kind, items, nothing, hello, product, rootName, sum, found);
+  const [count, label]: [number, string] = await api.call("matrix", { rows: [{ a: 1 }, null], label: 'say "hi"' });
+  console.log(total, kind, count, label, items, nothing, hello, product, rootName, sum, found);
 }
 
 export async function channels(): Promise<void> {
