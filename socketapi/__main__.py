@@ -1,4 +1,4 @@
-"""``python -m socketapi``."""
+"""``python -m socketapi``: the same as the ``socketapi`` command."""
 
 import sys
 

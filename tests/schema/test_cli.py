@@ -72,21 +72,21 @@ def test_the_app_is_found_from_the_current_directory(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("target", "message"),
     [
-        ("example_app", "expected MODULE:APP (for example example_app:app), got 'example_app'"),
-        ("example_app:", "expected MODULE:APP"),
-        ("no_such_module:app", "cannot import 'no_such_module': no module named 'no_such_module'"),
-        ("example_app:nope", "'example_app' has no attribute 'nope'"),
+        ("example_app", "Expected MODULE:APP (e.g. main:app), got 'example_app'"),
+        ("example_app:", "Expected MODULE:APP"),
+        ("no_such_module:app", "Cannot import 'no_such_module': no module named 'no_such_module'"),
+        ("example_app:nope", "Module 'example_app' has no attribute 'nope'"),
         ("example_app.main:add_numbers", "example_app.main:add_numbers is function <function add_numbers"),
         ("example_app.main:app.schema", "is SchemaEndpoints <socketapi.schema.page.SchemaEndpoints object"),
-        ("tests.schema.broken_module:app", "importing 'tests.schema.broken_module' failed: RuntimeError: boom"),
+        ("tests.schema.broken_module:app", "Importing 'tests.schema.broken_module' failed: RuntimeError: boom"),
     ],
 )
 @pytest.mark.parametrize("command", ["asyncapi", "typescript"])
 def test_a_bad_target_is_a_clear_error(command: str, target: str, message: str) -> None:
     result = run(command, target)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stdout == ""
-    assert result.stderr.startswith("error: ")
+    assert result.stderr.startswith(f"socketapi {command}: ")
     assert message in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -94,8 +94,8 @@ def test_a_bad_target_is_a_clear_error(command: str, target: str, message: str) 
 def test_an_unwritable_output_is_a_clear_error(tmp_path: Path) -> None:
     for output in (str(tmp_path / "missing" / "api.json"), str(tmp_path)):
         result = run("asyncapi", "example_app:app", "--output", output)
-        assert result.returncode == 1
-        assert result.stderr.startswith(f"error: cannot write {output}: ")
+        assert result.returncode == 2
+        assert result.stderr.startswith(f"socketapi asyncapi: Cannot write {output}: ")
         assert "Traceback" not in result.stderr
 
 
@@ -103,3 +103,21 @@ def test_no_command_is_a_usage_error() -> None:
     result = run()
     assert result.returncode == 2
     assert "COMMAND" in result.stderr
+
+
+def test_a_socketapi_app_mounted_in_starlette_is_described(tmp_path: Path) -> None:
+    (tmp_path / "mysite.py").write_text(
+        "from starlette.applications import Starlette\n"
+        "from starlette.routing import Mount\n"
+        "from socketapi import SocketAPI\n"
+        "api = SocketAPI(title='Mounted')\n"
+        "@api.action('hi')\nasync def hi() -> str:\n    return 'hi'\n"
+        "site = Starlette(routes=[Mount('/ws', app=api)])\n"
+        "two = Starlette(routes=[Mount('/a', app=api), Mount('/b', app=SocketAPI())])\n"
+    )
+    result = run("asyncapi", "mysite:site", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["info"]["title"] == "Mounted"
+    two = run("typescript", "mysite:two", cwd=tmp_path)
+    assert two.returncode == 2
+    assert two.stderr == "socketapi typescript: mysite:two holds 2 SocketAPI apps; name the one to describe\n"
