@@ -14,6 +14,7 @@ import contextlib
 import re
 from typing import Any
 
+from ..exceptions import LIMIT_CODES, FrameError
 from .describe import ActionInfo, ApiDescription, ChannelInfo, EventInfo, Params, Schema
 from .examples import NoExample, example
 
@@ -29,6 +30,19 @@ server pushes. Any client frame may carry `ref` (a string or an integer); the di
 or the error it caused, carries the same `ref`, and such an error also carries `channel` and `code`.
 """
 
+
+def error_codes() -> list[str]:
+    """Every error code the engine sends: each FrameError subclass's, and the limits'."""
+    found = dict.fromkeys(LIMIT_CODES)
+    stack: list[type[FrameError]] = [FrameError]
+    while stack:
+        cls = stack.pop()
+        if cls is not FrameError and isinstance(cls.__dict__.get("code"), str):
+            found[cls.code] = None
+        stack.extend(cls.__subclasses__())
+    return sorted(found)
+
+
 REF_SCHEMA: Schema = {"$ref": "#/components/schemas/socketapi.Ref"}
 
 REF: Schema = {
@@ -36,23 +50,26 @@ REF: Schema = {
     "oneOf": [{"type": "string"}, {"type": "integer"}],
 }
 
-ERROR_FRAME: Schema = {
-    "type": "object",
-    "properties": {
-        "type": {"const": "error"},
-        "message": {"type": "string", "description": "What went wrong, in stable wording (docs/protocol.md)."},
-        "code": {
-            "type": "string",
-            "description": "Machine-readable, present when the frame that failed carried a `ref`: "
-            "invalid_frame, unknown_type, unknown_action, unknown_channel, unknown_event, not_subscribed, "
-            "invalid_params, join_refused, handler_error, timeout, too_many_channels, rate_limited.",
+
+def error_frame() -> Schema:
+    """The error frame; its codes are read when the document is built, so codes added later are in it."""
+    return {
+        "type": "object",
+        "properties": {
+            "type": {"const": "error"},
+            "message": {"type": "string", "description": "What went wrong, in stable wording (docs/protocol.md)."},
+            "code": {
+                "type": "string",
+                "description": "Machine-readable, present when the frame that failed carried a `ref`: "
+                + ", ".join(f"`{code}`" for code in error_codes())
+                + " (docs/protocol.md).",
+            },
+            "channel": {"type": "string", "description": "The channel the failed frame named (with `ref`)."},
+            "ref": REF_SCHEMA,
+            "data": {"description": "Details: the validation errors, or the data of a refused join."},
         },
-        "channel": {"type": "string", "description": "The channel the failed frame named (with `ref`)."},
-        "ref": REF_SCHEMA,
-        "data": {"description": "Details: the validation errors, or the data of a refused join."},
-    },
-    "required": ["type", "message"],
-}
+        "required": ["type", "message"],
+    }
 
 
 # Topics with history (SPEC 7.3, docs/history.md).
@@ -432,7 +449,7 @@ class _Builder:
                 "schemas": schemas,
                 "messages": {
                     "socketapi.error": self.message(
-                        "error", "Error", "Anything that went wrong; the connection stays open.", ERROR_FRAME
+                        "error", "Error", "Anything that went wrong; the connection stays open.", error_frame()
                     ),
                     "socketapi.ping": self.message(
                         "ping",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -226,6 +227,11 @@ def test_the_error_frame_and_the_connection_are_described() -> None:
     error = doc["components"]["messages"]["socketapi.error"]["payload"]
     assert error["required"] == ["type", "message"]
     assert set(error["properties"]) == {"type", "message", "code", "channel", "ref", "data"}
+    # Every code the engine sends, read from the code itself.
+    from tests.test_docs_reference import codes_in_the_code
+
+    described = set(re.findall(r"`([a-z_]+)`", error["properties"]["code"]["description"].split(": ", 1)[1]))
+    assert described == codes_in_the_code() - {"error"}  # "error": FrameError's own, never sent as such
     socket = doc["channels"]["socket.connection"]
     assert socket["address"] is None
     assert doc["operations"]["ping.connection"]["reply"]["messages"] == [
