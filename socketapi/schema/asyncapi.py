@@ -32,12 +32,17 @@ or the error it caused, carries the same `ref`, and such an error also carries `
 
 
 def error_codes() -> list[str]:
-    """Every error code the engine sends: each FrameError subclass's, and the limits'."""
+    """Every error code socketapi sends: its FrameError subclasses' and the limits'.
+
+    A user's own FrameError subclasses are left out: which of them exist depends on what the
+    process imported, and the document must not.
+    """
     found = dict.fromkeys(LIMIT_CODES)
     stack: list[type[FrameError]] = [FrameError]
     while stack:
         cls = stack.pop()
-        if cls is not FrameError and isinstance(cls.__dict__.get("code"), str):
+        own = cls.__module__.split(".")[0] == "socketapi"
+        if own and cls is not FrameError and isinstance(cls.__dict__.get("code"), str):
             found[cls.code] = None
         stack.extend(cls.__subclasses__())
     return sorted(found)
