@@ -7,6 +7,7 @@ request and rebuilt only when the app's registered names change.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import re
@@ -17,7 +18,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from .asyncapi import asyncapi_document
-from .describe import describe
+from .describe import ApiDescription, describe
 
 if TYPE_CHECKING:
     from ..router import Router
@@ -266,7 +267,11 @@ def asyncapi_html(document: Schema) -> str:
 
 
 class SchemaEndpoints:
-    """Builds the document once and serves it; rebuilt only if the registered names changed."""
+    """Builds the document once and serves it; rebuilt only if the registered names changed.
+
+    Mounted under a prefix (``Mount("/ws", app)``), the document gives the socket's path with
+    the prefix; each prefix's rendering is kept too.
+    """
 
     def __init__(self, router: Router, *, title: str, version: str, path: str) -> None:
         self.router = router
@@ -274,27 +279,29 @@ class SchemaEndpoints:
         self.version = version
         self.path = path
         self._key: tuple[Any, ...] | None = None
-        self._document: Schema = {}
-        self._json = b""
-        self._html = ""
+        self._api: ApiDescription | None = None
+        self._rendered: dict[str, tuple[bytes, str]] = {}  # root path -> (JSON, page)
 
-    def _refresh(self) -> None:
+    def _render(self, request: Request) -> tuple[bytes, str]:
         key = (tuple(self.router.actions), tuple(self.router.channels))
-        if key == self._key:
-            return
-        api = describe(self.router, title=self.title, version=self.version, path=self.path)
-        self._document = asyncapi_document(api)
-        self._json = json.dumps(self._document, ensure_ascii=False).encode()
-        self._html = asyncapi_html(self._document)
-        self._key = key
+        if key != self._key or self._api is None:
+            self._api = describe(self.router, title=self.title, version=self.version, path=self.path)
+            self._rendered.clear()
+            self._key = key
+        root = str(request.scope.get("root_path", "")).rstrip("/")
+        rendered = self._rendered.get(root)
+        if rendered is None:
+            document = asyncapi_document(dataclasses.replace(self._api, path=root + self.path))
+            rendered = json.dumps(document, ensure_ascii=False).encode(), asyncapi_html(document)
+            if len(self._rendered) < 16:  # a few mount points, not one per spoofed header
+                self._rendered[root] = rendered
+        return rendered
 
     async def document(self, request: Request) -> Response:
-        self._refresh()
-        return Response(self._json, media_type="application/json")
+        return Response(self._render(request)[0], media_type="application/json")
 
     async def page(self, request: Request) -> Response:
-        self._refresh()
-        return HTMLResponse(self._html)
+        return HTMLResponse(self._render(request)[1])
 
     def routes(self) -> list[Route]:
         return [Route("/asyncapi.json", self.document), Route("/asyncapi", self.page)]

@@ -124,3 +124,18 @@ def test_an_apps_own_asyncapi_route_wins() -> None:
     client = TestClient(SocketAPI(routes=[Route("/asyncapi", mine)]))
     assert client.get("/asyncapi").text == "mine"
     assert client.get("/asyncapi.json").json()["asyncapi"] == "3.0.0"
+
+
+def test_mounted_under_a_prefix_the_document_gives_the_sockets_full_path() -> None:
+    from starlette.applications import Starlette
+
+    from socketapi.mount import SocketMount
+
+    api = SocketAPI()
+    site = Starlette(routes=[SocketMount("/ws", app=api)])
+    client = TestClient(site)
+    document = client.get("/ws/asyncapi.json").json()
+    assert document["servers"]["default"]["pathname"] == "/ws/"
+    assert "One WebSocket at `/ws/`" in document["info"]["description"]
+    assert "<code>/ws/</code>" in client.get("/ws/asyncapi").text
+    assert TestClient(api).get("/asyncapi.json").json()["servers"]["default"]["pathname"] == "/"
