@@ -11,7 +11,7 @@ import pytest
 
 from socketapi.schema.describe import describe
 from socketapi.schema.typescript import typescript_module
-from tests.apps import every_handler
+from tests.apps import every_handler, name_clash
 from tests.support import ROOT, serve
 
 from .node_support import HERE, run_node, tsc
@@ -60,6 +60,7 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[s
     (project / "api.ts").write_text(typescript_module(describe(every_handler.app.endpoints)))
     (project / "example_api.ts").write_text(typescript_module(describe(example.endpoints)))
     (project / "empty_api.ts").write_text(typescript_module(describe(every_handler.empty_app.endpoints)))
+    (project / "clash_api.ts").write_text(typescript_module(describe(name_clash.app.endpoints)))
     for usage in USAGE.glob("*.ts"):
         shutil.copy(usage, project / usage.name)
     block = docs_block()
@@ -79,7 +80,15 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[s
 
 @pytest.mark.parametrize(
     "name",
-    ["api.ts", "example_api.ts", "empty_api.ts", "good_every_handler.ts", "good_example_app.ts", "docs_example.ts"],
+    [
+        "api.ts",
+        "example_api.ts",
+        "empty_api.ts",
+        "good_every_handler.ts",
+        "good_example_app.ts",
+        "docs_example.ts",
+        "clash_api.ts",
+    ],
 )
 def test_compiles_under_strict(compiled: dict[str, list[tuple[str, str]]], name: str) -> None:
     assert compiled[name] == []  # a KeyError: the file was not in the project
@@ -104,6 +113,13 @@ def test_each_mistake_the_docs_show_fails_as_they_say(compiled: dict[str, list[t
 def test_each_bad_file_is_a_distinct_mistake() -> None:
     bodies = [p.read_text().split("{", 1)[1] for p in bad_files()]
     assert len(set(bodies)) == len(bodies) >= 15
+
+
+def test_models_named_like_the_modules_own_names_are_renamed() -> None:
+    source = typescript_module(describe(name_clash.app.endpoints))
+    assert "export type Socket2 = { id: number; };" in source
+    assert "export type TypedSocket2 = { socket: Socket2; };" in source
+    assert "args: [data: { socket: Socket2; actions: Actions2; }, options?: RequestOptions];" in source
 
 
 def test_unions_in_arrays_are_parenthesised() -> None:
