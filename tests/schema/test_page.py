@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 
 import httpx
 from starlette.testclient import TestClient
@@ -139,3 +140,32 @@ def test_mounted_under_a_prefix_the_document_gives_the_sockets_full_path() -> No
     assert "One WebSocket at `/ws/`" in document["info"]["description"]
     assert "<code>/ws/</code>" in client.get("/ws/asyncapi").text
     assert TestClient(api).get("/asyncapi.json").json()["servers"]["default"]["pathname"] == "/"
+
+
+class _Tags(HTMLParser):
+    """Checks that every element is closed, in order."""
+
+    VOID = frozenset({"meta", "br", "img", "hr", "input", "link"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[str] = []
+        self.mismatched: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        if tag not in self.VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.open and self.open[-1] == tag:
+            self.open.pop()
+        else:
+            self.mismatched.append(f"</{tag}> inside {self.open[-3:]}")
+
+
+def test_the_page_is_well_formed() -> None:
+    for app in (every_handler.app, every_handler.empty_app):
+        tags = _Tags()
+        tags.feed(TestClient(app).get("/asyncapi").text)
+        assert tags.mismatched == []
+        assert tags.open == []
