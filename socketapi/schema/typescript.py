@@ -211,7 +211,11 @@ def _channel(types: _Types, info: ChannelInfo) -> list[str]:
     for event in info.events:
         events.append(_comment(event.doc, i2) + f"{i2}{json.dumps(event.name)}: {{")
         events.append(f"{i3}args: [{types.params(event.params, i3)}, options?: RequestOptions];")
-        events.append(f"{i3}reply: {types.result(event.reply, i3)};")
+        if event.reply is None:  # no reply frame: socketapi.js's push waits for one until its timeout
+            events.append(f"{i3}/** The handler returns nothing, so no reply comes: `push` rejects on its timeout. */")
+            events.append(f"{i3}reply: never;")
+        else:
+            events.append(f"{i3}reply: {types.expr(event.reply, i3)};")
         events.append(f"{i2}}};")
     if info.any_event:
         events.append(
