@@ -149,6 +149,11 @@ async def order_status(
     return Order(items=[])
 
 
+@app.channel("ticker", history=10)
+async def ticker(price: float = 0.0) -> dict[str, float]:
+    return {"price": price}
+
+
 router = Router()
 
 
@@ -218,7 +223,15 @@ class Team(Channel):
     history = 50
 
     async def join(self, team_id: int, user: str) -> None:
-        return None
+        self.user = user
+
+    async def after_join(self) -> None:
+        await self.track(self.user, {"online": True})
+
+    @on_event("post")
+    async def post(self, text: str) -> dict[str, str]:
+        await self.broadcast("post", {"from": self.user, "text": text})
+        return {"posted": text}
 
 
 app.register(Multiply, Lookup, RoomChannel, Lobby, Plain, Team)
