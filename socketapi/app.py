@@ -29,6 +29,7 @@ from .pubsub import Broadcast, Hub, InMemoryBackend, PubSubBackend, backend_from
 from .router import Router
 from .schema.page import SchemaEndpoints
 from .settings import Limits, OverflowPolicy
+from .static import client_routes
 from .supervisor import Supervisor
 from .transport import ASGITransport, ConnectHook, Endpoint
 from .types import JSON, Receive, Scope, Send
@@ -62,6 +63,9 @@ class SocketAPI(Starlette):
         graceful_shutdown: on SIGTERM/SIGINT, close every socket with 1001 and run ``leave``
             hooks with ``"shutdown"`` before the server goes on with its own shutdown.
         routes: extra Starlette routes (HTTP endpoints beside the socket).
+        serve_client: serve the JavaScript client at ``/socketapi.js`` and its types at
+            ``/socketapi.d.ts`` (HTTP GET); ``False`` turns both off. A route of ``routes`` with
+            the same path wins.
         asyncapi: serve the API's description at ``/asyncapi`` (a page) and ``/asyncapi.json``
             (its AsyncAPI 3.0 document), with ``title`` and ``version`` (docs/asyncapi.md).
 
@@ -80,6 +84,7 @@ class SocketAPI(Starlette):
         on_connect: ConnectHook | None = None,
         graceful_shutdown: bool = True,
         routes: Sequence[BaseRoute] | None = None,
+        serve_client: bool = True,
         asyncapi: bool = True,
         title: str = "socketapi",
         version: str = "0.1.0",
@@ -141,9 +146,11 @@ class SocketAPI(Starlette):
         self._sockets: dict[str, ASGITransport] = {}  # WebSocket path -> the transport serving it
         self._shutting_down = False
         relay_route = Route(relay.PATH, relay.endpoint(self._relay_verifier, self._publish_relayed), methods=["POST"])
+        client = client_routes() if serve_client else []  # after the user's routes: one of theirs wins
         self.schema = SchemaEndpoints(self.endpoints, title=title, version=version, path=path)
         schema_routes = self.schema.routes() if asyncapi else []
-        super().__init__(debug=debug, routes=[relay_route, *(routes or []), *schema_routes], lifespan=self._lifespan)
+        all_routes = [relay_route, *(routes or []), *client, *schema_routes]
+        super().__init__(debug=debug, routes=all_routes, lifespan=self._lifespan)
         self.add_socket(path, JSONWire())
 
     def add_socket(self, path: str, wire: WireFormat) -> None:
