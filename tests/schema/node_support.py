@@ -7,32 +7,20 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from tests.support import ROOT
+from tests.tools import missing
 
 HERE = Path(__file__).resolve().parent
 NODE_MODULES = ROOT / "node_modules"
 
 
-def in_ci() -> bool:
-    """CI is set and not "false"/"0": a missing tool fails the test instead of skipping it."""
-    return os.environ.get("CI", "").lower() not in ("", "false", "0")
-
-
-def _missing(reason: str) -> None:
-    if in_ci():
-        pytest.fail(f"CI is set and {reason}", pytrace=False)
-    pytest.skip(f"{reason} (install Node 20 and run `npm ci`; with CI set this fails)")
-
-
 def node() -> str:
     path = shutil.which("node")
     if path is None:
-        _missing("node is not on PATH")
+        missing("node is not on PATH: install Node 20")
     assert path is not None
     if not (NODE_MODULES / "@asyncapi" / "parser").is_dir() or not (NODE_MODULES / "typescript").is_dir():
-        _missing("node_modules lacks @asyncapi/parser or typescript")
+        missing("node_modules lacks @asyncapi/parser or typescript: run `npm ci`")
     return path
 
 

@@ -140,8 +140,7 @@ def test_the_wrappers_work_at_run_time_over_socketapi_js(tmp_path: Path) -> None
     from example_app import app as example
 
     client = ROOT / "socketapi" / "static" / "socketapi.js"
-    if not client.exists():
-        pytest.skip("socketapi/static/socketapi.js is not in the package yet")
+    assert client.exists(), "socketapi.js ships in the package"
     (tmp_path / "example_api.ts").write_text(typescript_module(describe(example.endpoints)))
     shutil.copy(ROOT / "socketapi" / "static" / "socketapi.d.ts", tmp_path / "socketapi.d.ts")
     config = {**TSCONFIG, "compilerOptions": {**TSCONFIG["compilerOptions"], "noEmit": False, "outDir": "out"}}
