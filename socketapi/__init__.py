@@ -23,6 +23,7 @@ from .exceptions import (
 from .params import Depends, RequiredOnSubscribe
 from .pubsub import InMemoryBackend, PubSubBackend
 from .router import Router
+from .serving import serve
 from .settings import Limits
 
 __version__ = "0.3.0.dev0"
@@ -54,4 +55,5 @@ __all__ = [
     "UnknownChannel",
     "UnknownEvent",
     "on_event",
+    "serve",
 ]
