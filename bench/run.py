@@ -387,6 +387,8 @@ class Cell:
         return any(run.get("disturbed", 0.0) > DISTURBED for run in self.counted)
 
     def values(self, key: str) -> list[float]:
+        if key == "per_cpu":  # work per second of the server's own CPU time
+            return [run["value"] / run["server_cpu"] for run in self.counted if run.get("server_cpu")]
         return [run[key] for run in self.counted if run.get(key) is not None]
 
     def median(self, key: str) -> float | None:
@@ -445,6 +447,23 @@ def print_tables(scenarios: list[Scenario], names: list[str], cells: dict[tuple[
                 else " other runs (n/N)."
             )
         )
+    print()
+    print(f"Per second of the server's own CPU time (median over counted runs; x: ratio to {BASELINE}):")
+    print("figures that hold up when other work shares the server's core, for throughput scenarios")
+    print((f"{'scenario':<26}" + "".join(f"{n:<{width}}" for n in names)).rstrip())
+    for scenario in scenarios:
+        if scenario.kind == "idle_mem":
+            continue
+        per_cpu = {name: cells[(name, scenario.name)].median("per_cpu") for name in names}
+        base = per_cpu.get(BASELINE)
+        line = f"{scenario.name:<26}"
+        for name in names:
+            value = per_cpu[name]
+            text = "-" if value is None else fmt_value(value)
+            if value is not None and base and name != BASELINE:
+                text += f"  {value / base:.2f}x"
+            line += f"{text:<{width}}"
+        print(line.rstrip())
     print()
     print("CPU over the measured window, share of one core (median): load generator / server")
     print((f"{'scenario':<26}" + "".join(f"{n:<{width}}" for n in names)).rstrip())

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+TRANSPORTS = ("asgi", "direct")  # the end-to-end suites run on both (tests/conftest.py's `transport` fixture)
 
 
 def free_port() -> int:
@@ -43,11 +44,11 @@ def _wait_listening(process: subprocess.Popen[bytes], port: int, timeout: float)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"uvicorn exited with {process.returncode} before listening on {port}")
+            raise RuntimeError(f"the server exited with {process.returncode} before listening on {port}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return
         time.sleep(0.05)
-    raise RuntimeError(f"uvicorn did not listen on {port} within {timeout}s")
+    raise RuntimeError(f"the server did not listen on {port} within {timeout}s")
 
 
 @contextlib.contextmanager
@@ -59,13 +60,19 @@ def serve(
     timeout: float = 20,
     log: Path | None = None,
     args: tuple[str, ...] = (),
+    transport: str = "asgi",
 ) -> Iterator[Server]:
-    """Run ``uvicorn app`` on 127.0.0.1 until the block ends; stops only the process it started.
+    """Run ``app`` on 127.0.0.1 until the block ends; stops only the process it started.
 
-    With ``log``, the server's output (socketapi logs at debug level) goes to that file.
+    ``transport="asgi"`` runs ``uvicorn app``; ``"direct"`` runs the direct transport
+    (``tests/serve_direct.py``). With ``log``, the server's output (socketapi logs at debug level)
+    goes to that file.
     """
     port = port or free_port()
-    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), *args]
+    if transport == "direct":
+        command = [sys.executable, "-m", "tests.serve_direct", app, "--host", "127.0.0.1", "--port", str(port)]
+    else:
+        command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), *args]
     output = open(log, "wb") if log else None  # noqa: SIM115 - closed in finally
     process = subprocess.Popen(
         [*command, "--log-level", "debug" if log else "warning"],

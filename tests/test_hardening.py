@@ -20,14 +20,17 @@ APP = "tests.apps.hardened:app"
 
 
 class Servers:
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, transport: str) -> None:
         self.tmp_path = tmp_path
+        self.transport = transport
         self._open: list[Any] = []
         self.logs: dict[int, Path] = {}
 
     def start(self, limits: dict[str, Any] | None = None, **env: str) -> Server:
         log = self.tmp_path / f"server{len(self._open)}.log"
-        cm = serve(APP, env={"SOCKETAPI_TEST_LIMITS": json.dumps(limits or {}), **env}, log=log)
+        cm = serve(
+            APP, env={"SOCKETAPI_TEST_LIMITS": json.dumps(limits or {}), **env}, log=log, transport=self.transport
+        )
         server = cm.__enter__()
         self._open.append(cm)
         self.logs[server.pid] = log
@@ -39,8 +42,8 @@ class Servers:
 
 
 @pytest.fixture
-def servers(tmp_path: Path) -> Iterator[Servers]:
-    s = Servers(tmp_path)
+def servers(tmp_path: Path, transport: str) -> Iterator[Servers]:
+    s = Servers(tmp_path, transport)
     yield s
     s.close()
 
@@ -306,10 +309,10 @@ def test_unexpected_exception_text_can_be_hidden(
 # -- graceful shutdown ---------------------------------------------------------------------------------
 
 
-def test_graceful_shutdown_runs_leave_and_closes_with_1001(tmp_path: Path) -> None:
+def test_graceful_shutdown_runs_leave_and_closes_with_1001(tmp_path: Path, transport: str) -> None:
     leave_log = tmp_path / "leave.log"
     env = {"SOCKETAPI_TEST_LIMITS": json.dumps({"shutdown_timeout": 3}), "SOCKETAPI_TEST_LEAVE_LOG": str(leave_log)}
-    with serve(APP, env=env) as server:
+    with serve(APP, env=env, transport=transport) as server:
         polite = Client(server.url, timeout=15)
         for room in ("a", "b"):
             polite.send({"type": "subscribe", "channel": f"room:{room}"})
