@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 
 import socketapi
 
@@ -22,4 +23,6 @@ if __name__ == "__main__":
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     module, _, attribute = args.app.partition(":")
-    socketapi.serve(getattr(importlib.import_module(module), attribute), args.host, args.port, transport="direct")
+    loop = os.environ.get("SOCKETAPI_TEST_LOOP", "auto")
+    app = getattr(importlib.import_module(module), attribute)
+    socketapi.serve(app, args.host, args.port, transport="direct", loop=loop)  # type: ignore[arg-type]

@@ -140,9 +140,12 @@ class RawClient:
             raise ConnectionError(response.decode(errors="replace"))
 
     def send_text(self, text: str) -> None:
-        payload = text.encode()
+        self.send_frame(0x1, text.encode())
+
+    def send_frame(self, opcode: int, payload: bytes, *, fin: bool = True) -> None:
+        """One masked frame, as a client sends it; ``fin=False`` starts or continues a fragmented message."""
         mask = os.urandom(4)
-        header = bytearray([0x81])
+        header = bytearray([(0x80 if fin else 0) | opcode])
         if len(payload) < 126:
             header.append(0x80 | len(payload))
         elif len(payload) < 65536:

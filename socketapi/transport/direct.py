@@ -64,9 +64,20 @@ READ_BUFFER = 4096  # picows's first read buffer per connection; it grows with t
 WS_1002_PROTOCOL_ERROR = 1002
 WS_1007_INVALID_PAYLOAD = 1007
 
-# picows logs each connection at INFO on a logger of its own; an adapter keeps it from creating a
-# child logger per connection (which it does for a plain Logger), and keeps its messages under picows.
-_PICOWS_LOG = logging.LoggerAdapter(logging.getLogger("picows.server"), {})
+
+class _PicowsLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """picows's logger. An adapter keeps picows from creating a child logger per connection (it does
+    for a plain Logger). A client's protocol error (a frame over the size limit, a bad header) is the
+    client's fault: picows logs it as an error, we as info, as bad frames are on the ASGI transport.
+    Exceptions (a bug of ours in a callback) keep their level and traceback."""
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if level >= logging.ERROR and not kwargs.get("exc_info"):
+            level = logging.INFO
+        super().log(level, msg, *args, **kwargs)
+
+
+_PICOWS_LOG = _PicowsLog(logging.getLogger("picows.server"), {})
 
 TEXT, BINARY, CONTINUATION = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CONTINUATION
 CLOSE, PING, PONG = WSMsgType.CLOSE, WSMsgType.PING, WSMsgType.PONG
@@ -309,7 +320,7 @@ class Handshake(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.lost = False
         self.timer: asyncio.TimerHandle | None = None
-        self.task: asyncio.Task[None] | None = None
+        self.task: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # a stream transport (uvloop's is no subclass)
@@ -321,9 +332,11 @@ class Handshake(asyncio.Protocol):
             return
         self.buffer += data
         end = self.buffer.find(b"\r\n\r\n")
+        if end > MAX_REQUEST_HEAD or (end < 0 and len(self.buffer) > MAX_REQUEST_HEAD):
+            self.task = asyncio.get_running_loop().create_future()  # nothing more is read
+            self.reply(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
+            return
         if end < 0:
-            if len(self.buffer) > MAX_REQUEST_HEAD:
-                self.reply(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
             return
         assert self.transport is not None
         self.transport.pause_reading()
@@ -331,9 +344,9 @@ class Handshake(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
-        self._stop_timer()
+        self.stop_timer()
 
-    def _stop_timer(self) -> None:
+    def stop_timer(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
@@ -345,7 +358,7 @@ class Handshake(asyncio.Protocol):
 
     def reply(self, status: HTTPStatus, body: bytes | None = None) -> None:
         """Answer with a plain HTTP response and close the connection."""
-        self._stop_timer()
+        self.stop_timer()
         if self.transport is None or self.lost:
             return
         text = body if body is not None else f"{status.value} {status.phrase}\n".encode()
@@ -357,7 +370,7 @@ class Handshake(asyncio.Protocol):
 
     def upgrade(self, listener: DirectConnection, subprotocol: str | None) -> None:
         """Hand the connection to a picows protocol that answers 101 and reads frames from now on."""
-        self._stop_timer()
+        self.stop_timer()
         transport = self.transport
         assert transport is not None
         headers = {"Sec-WebSocket-Protocol": subprotocol} if subprotocol else None
@@ -435,11 +448,11 @@ class DirectServer:
             conn.reply(HTTPStatus.BAD_REQUEST)
             return
         route = self.routes.get(request.path)
-        if route is None or not request.is_upgrade():
-            if route is not None and request.method == "GET" and not self.http:
-                conn.reply(HTTPStatus.UPGRADE_REQUIRED, b"This path serves WebSocket connections only.\n")
-            else:
-                await self.serve_http(conn, request, end)
+        if not request.is_upgrade():
+            await self.serve_http(conn, request)
+            return
+        if route is None:  # as the ASGI app closes a WebSocket it has no route for: before the accept
+            conn.reply(HTTPStatus.FORBIDDEN)
             return
         scope = self.scope(conn, request, "websocket")
         scope["subprotocols"] = [p.strip() for p in request.header(b"sec-websocket-protocol").split(",") if p.strip()]
@@ -476,7 +489,7 @@ class DirectServer:
             "app": self.app,
         }
 
-    async def serve_http(self, conn: Handshake, request: Request, end: int) -> None:
+    async def serve_http(self, conn: Handshake, request: Request) -> None:
         """A plain HTTP request without a body, answered by the app as an ASGI request (then closed)."""
         if not self.http:
             conn.reply(HTTPStatus.NOT_FOUND)
@@ -515,8 +528,11 @@ class DirectServer:
         await self.app(scope, receive, send)
         if conn.lost or conn.transport is None:
             return
-        conn._stop_timer()
-        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+        conn.stop_timer()
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = ""
         head = bytearray(b"HTTP/1.1 %d %s\r\n" % (status, phrase.encode()))
         for name, value in headers:
             if name.lower() not in (b"content-length", b"connection", b"transfer-encoding"):
