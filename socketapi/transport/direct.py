@@ -120,6 +120,13 @@ class DirectLink:
         self._drained: asyncio.Future[None] | None = None
         self.eager = True  # send_text never needs a task of its own: it awaits at most a plain future
 
+    def try_send_text(self, text: str) -> bool:
+        """The writer's fast path (:class:`~socketapi.connection.SyncLink`): no coroutine per frame."""
+        if self._drained is not None:
+            return False
+        self._transport.send(TEXT, text)
+        return True
+
     async def send_text(self, text: str) -> None:
         self._transport.send(TEXT, text)
         if self._drained is not None:
