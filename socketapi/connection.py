@@ -19,7 +19,7 @@ from .settings import Limits, OverflowPolicy
 
 if TYPE_CHECKING:
     from .pubsub.hub import WriteBacklog
-    from .types import Scope
+    from .types import LeaveReason, Scope
 
 logger = logging.getLogger("socketapi")
 
@@ -92,7 +92,7 @@ class Socket:
         self.id = uuid.uuid4().hex[:12]
         self.scope = scope
         self.assigns: dict[str, Any] = {}
-        self.close_cause: str | None = None  # why the server closed it: "overflow", "idle", "shutdown", ...
+        self.close_cause: LeaveReason | None = None  # why the server closed it: "overflow", "idle", "shutdown", ...
         self._link = link
         self._send_text = link.send_text
         self._start = _eager.start if link.eager else _eager.start_task
@@ -215,7 +215,12 @@ class Socket:
         return len(queue) < limits.max_queue and self._queued_chars + room <= limits.max_queue_bytes
 
     def close(
-        self, code: int = WS_1000_NORMAL_CLOSURE, reason: str = "", *, cause: str | None = None, flush: bool = True
+        self,
+        code: int = WS_1000_NORMAL_CLOSURE,
+        reason: str = "",
+        *,
+        cause: LeaveReason | None = None,
+        flush: bool = True,
     ) -> None:
         """Close the socket with ``code``, even if the client stopped reading.
 

@@ -3,6 +3,7 @@
     SocketAPIError
      ├── ImproperlyConfigured      a handler or setting is wrong; raised at registration
      ├── BackendError              the pub/sub backend failed or was used before connect()
+     │    └── RelayError            a script's broadcast reached no server, or the server refused it
      └── FrameError                answered to the client as an error frame, socket stays open
           ├── InvalidFrame          not a JSON object, bad field types, binary frame
           │    └── UnknownMessageType
@@ -36,6 +37,10 @@ class ImproperlyConfigured(SocketAPIError):
 
 class BackendError(SocketAPIError):
     """The pub/sub backend is unusable (not connected, broker unreachable)."""
+
+
+class RelayError(BackendError):
+    """A broadcast made outside the server (a script, a worker) did not reach the server at ``host:port``."""
 
 
 class FrameError(SocketAPIError):
@@ -112,8 +117,12 @@ class JoinRefused(FrameError):
         super().__init__(message, data=data)
 
 
+LIMIT_CODES = ("too_many_channels", "rate_limited", "timeout")
+"""The codes of :class:`LimitExceeded`: ``max_channels``, ``rate_limit`` and ``action_timeout``."""
+
+
 class LimitExceeded(FrameError):
-    """A per-socket limit was hit; ``code`` says which."""
+    """A per-socket limit was hit; ``code`` (one of :data:`LIMIT_CODES`) says which."""
 
     def __init__(self, message: str, code: str) -> None:
         super().__init__(message)

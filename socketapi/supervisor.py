@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .connection import Socket
     from .pubsub import Broadcast, Hub
     from .router import Router
-    from .types import Ref
+    from .types import LeaveReason, Ref
     from .wire import Inbound, WireFormat
 
 logger = logging.getLogger("socketapi")
@@ -207,7 +207,7 @@ class Supervisor:
             frame = self.wire.error(as_frame_error(RuntimeError(error.message)), ref=ref, channel=channel)
         self.send(frame)
 
-    async def close(self, reason: str) -> None:
+    async def close(self, reason: LeaveReason) -> None:
         """Tear down: cancel running actions, then ``leave`` every joined channel once (idempotent)."""
         if self._deadline_timer is not None:
             self._deadline_timer.cancel()

@@ -198,7 +198,10 @@ def test_token_in_subprotocol(servers: Servers, clients: list[Client]) -> None:
         ({}, None, True),
         ({}, "http://127.0.0.1:{port}", True),
         ({}, "http://evil.example", False),
-        ({}, "http://127.0.0.1:1", False),
+        ({}, "http://127.0.0.1:1", True),  # another loopback port, while the server is reached on loopback
+        ({}, "http://localhost:5173", True),
+        ({}, "null", False),
+        ({"allowed_origins": ["null"]}, "null", True),
         ({"allowed_origins": ["https://app.example"]}, "https://app.example", True),
         ({"allowed_origins": ["https://app.example"]}, "http://127.0.0.1:{port}", False),
         ({"allowed_origins": ["*"]}, "http://evil.example", True),

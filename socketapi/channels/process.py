@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ..connection import Socket
     from ..pubsub import Hub
     from ..settings import OverflowPolicy
-    from ..types import JSON, Ref
+    from ..types import JSON, LeaveReason, Ref
     from ..wire import WireFormat
     from .route import ChannelRoute
 
@@ -199,7 +199,7 @@ class ChannelProcess:
 
     # -- teardown ----------------------------------------------------------------------------
 
-    async def terminate(self, reason: str) -> None:
+    async def terminate(self, reason: LeaveReason) -> None:
         """The socket is going away: stop now, then run ``leave`` if the join had succeeded."""
         self.muted = True
         self._mailbox.clear()
@@ -214,7 +214,7 @@ class ChannelProcess:
             await self._unsubscribe()
             self.state = "closed"
 
-    async def _shutdown(self, reason: str) -> None:
+    async def _shutdown(self, reason: LeaveReason) -> None:
         self.state = "closed"
         await self._unsubscribe()
         await self._call_leave(reason)
@@ -225,7 +225,7 @@ class ChannelProcess:
         except Exception:
             logger.exception("Socket %s: unsubscribing %r from the backend failed", self._context.socket.id, self.topic)
 
-    async def _call_leave(self, reason: str) -> None:
+    async def _call_leave(self, reason: LeaveReason) -> None:
         try:
             await self.channel.leave(reason)
         except Exception as exc:

@@ -6,8 +6,8 @@ here, so a second transport (one that speaks to the server without ASGI) adds I/
 
 - :class:`Endpoint`: what all connections of one app share (router, hub, limits, the
   ``on_connect`` hook, the live supervisors that shutdown and stats see);
-- :func:`origin_allowed` and :func:`choose_subprotocol`: the handshake's rules, and
-  :func:`handshake_view`: what the ``on_connect`` hook sees of the handshake, the same on every transport;
+- :func:`origin_refusal` and :func:`choose_subprotocol`: the handshake's rules (origins.py holds the policy),
+  and :func:`handshake_view`: what the ``on_connect`` hook sees of the handshake, the same on every transport;
 - :class:`Session`: one accepted connection, from its first frame to its teardown: the input
   limits (size, rate, idle), decoding with the connection's wire format, and the supervisor.
 """
@@ -19,10 +19,10 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from starlette.websockets import WebSocket
 
+from .. import origins
 from ..connection import (
     WS_1001_GOING_AWAY,
     WS_1008_POLICY_VIOLATION,
@@ -76,16 +76,17 @@ def handshake_view(scope: Scope) -> WebSocket:
     return WebSocket(scope, _not_yet, _not_yet)
 
 
-def origin_allowed(headers: Mapping[str, str], limits: Limits) -> bool:
-    """The ``Origin`` check of the handshake (cross-site WebSocket hijacking)."""
-    origin = headers.get("origin")
-    if origin is None:
-        return True  # not a browser: origin checks protect browsers' users only
-    allowed = limits.allowed_origins
-    if allowed is not None:
-        return "*" in allowed or origin.rstrip("/") in allowed
-    host = headers.get("host", "")
-    return urlsplit(origin).netloc.lower() == host.lower()
+def origin_refusal(headers: Mapping[str, str], server: Any, limits: Limits) -> str | None:
+    """Why the handshake's ``Origin`` is refused (cross-site WebSocket hijacking), or ``None``.
+
+    ``server`` is the ASGI scope's ``server``: the address the connection reached.
+    """
+    return origins.refusal(
+        headers.get("origin"),
+        headers.get("host", ""),
+        (server[0], server[1]) if server else None,
+        limits.allowed_origins,
+    )
 
 
 def choose_subprotocol(offered: list[str], limits: Limits) -> str | None:
@@ -97,8 +98,9 @@ async def run_connect_hook(endpoint: Endpoint, websocket: WebSocket) -> dict[str
     """The socket's assigns, or ``None`` if it must be refused (shutting down, origin, ``on_connect``)."""
     if not endpoint.accepting:
         return None
-    if not origin_allowed(websocket.headers, endpoint.limits):
-        logger.info("Refused a socket from origin %r", websocket.headers.get("origin"))
+    refused = origin_refusal(websocket.headers, websocket.scope.get("server"), endpoint.limits)
+    if refused is not None:
+        logger.warning("Refused a socket from origin %r: %s", websocket.headers.get("origin"), refused)
         return None
     if endpoint.on_connect is None:
         return {}
