@@ -71,6 +71,8 @@ def uvicorn_settings(app: Any, log_level: str = "info") -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.transport == "direct":
+        return run_direct(args)
     try:
         import uvicorn
     except ImportError:
@@ -88,6 +90,35 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_direct(args: argparse.Namespace) -> int:
+    """Serve on the direct transport (picows, no ASGI server): see docs/transports.md."""
+    import logging.config
+
+    from .app import SocketAPI
+    from .logs import direct_logging_config
+    from .serving import serve
+
+    if args.reload:
+        print("socketapi run: --reload needs --transport asgi", file=sys.stderr)
+        return 2
+    app = load_app(args.app)
+    if not isinstance(app, SocketAPI):
+        raise ImproperlyConfigured(
+            f"{args.app} is not a SocketAPI app: the direct transport serves a SocketAPI app itself, not one"
+            " mounted inside another (serve that one with --transport asgi)"
+        )
+    try:
+        from .transport.direct import Liveness
+    except ImportError:
+        print("socketapi run --transport direct needs picows: pip install 'socketapi[fast]'", file=sys.stderr)
+        return 2
+    logging.config.dictConfig(direct_logging_config(args.log_level))
+    liveness = Liveness(PING_INTERVAL, PING_TIMEOUT)
+    host, port = args.host or app.server_host, args.port or app.server_port
+    serve(app, host, port, transport="direct", loop=args.loop, liveness=liveness)
+    return 0
+
+
 def add_run(commands: Any) -> None:
     parser = commands.add_parser(
         "run",
@@ -98,6 +129,18 @@ def add_run(commands: Any) -> None:
     parser.add_argument("--host", help="address to listen on (default: the app's host, else localhost)")
     parser.add_argument("--port", type=int, help="port to listen on (default: the app's port, else 8000)")
     parser.add_argument("--reload", action="store_true", help="restart when the code changes (development)")
+    parser.add_argument(
+        "--transport",
+        default="asgi",
+        choices=["asgi", "direct"],
+        help="asgi: uvicorn (default); direct: picows without ASGI, faster (pip install 'socketapi[fast]')",
+    )
+    parser.add_argument(
+        "--loop",
+        default="auto",
+        choices=["auto", "uvloop", "asyncio"],
+        help="the direct transport's event loop (auto: uvloop when installed)",
+    )
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="socketapi's log level"
     )

@@ -64,13 +64,14 @@ def serve(
 ) -> Iterator[Server]:
     """Run ``app`` on 127.0.0.1 until the block ends; stops only the process it started.
 
-    ``transport="asgi"`` runs ``uvicorn app``; ``"direct"`` runs the direct transport
-    (``tests/serve_direct.py``). With ``log``, the server's output (socketapi logs at debug level)
+    ``transport="asgi"`` runs ``uvicorn app``; ``"direct"`` runs ``socketapi run app --transport
+    direct`` (``args`` go to either command). With ``log``, the server's output (socketapi logs at debug level)
     goes to that file.
     """
     port = port or free_port()
     if transport == "direct":
-        command = [sys.executable, "-m", "tests.serve_direct", app, "--host", "127.0.0.1", "--port", str(port)]
+        command = [sys.executable, "-m", "socketapi", "run", app, "--transport", "direct", *args]
+        command += ["--host", "127.0.0.1", "--port", str(port)]
     else:
         command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), *args]
     output = open(log, "wb") if log else None  # noqa: SIM115 - closed in finally

@@ -10,10 +10,10 @@ with its bounded queue and overflow policy).
 The handshake is read here, before picows sees the connection, because ``on_connect`` is a
 coroutine and picows decides on an upgrade synchronously: the request head is parsed, the hook
 runs, and only an accepted connection is handed to a picows protocol, which answers 101 and
-reads frames from then on. A refused one gets HTTP 403, as on the ASGI transport. Other HTTP
-requests (not an upgrade, or another path) go to the app as ASGI requests without a body when
-``http=True``, so the JS client file and ``GET`` routes keep working; anything with a body is
-answered 501 (see docs/transports.md).
+reads frames from then on. A refused one gets HTTP 403, as on the ASGI transport. Plain HTTP
+requests go to the app as ASGI requests when ``http=True`` (one request per connection, a body
+of up to 8 MiB with a ``Content-Length``, the response written whole), so the JS client file,
+the relay of broadcasts from outside and the user's routes keep working (see docs/transports.md).
 
 Compression: picows has no permessage-deflate, so a frame's size on the wire is its size in
 memory, and ``max_frame_size`` is checked by picows on the frame header, before the payload is read.
@@ -60,6 +60,7 @@ logger = logging.getLogger("socketapi")
 MAX_REQUEST_HEAD = 16 * 1024  # bytes of request line and headers; more is refused with 431
 HANDSHAKE_TIMEOUT = 10.0  # seconds a client has to send its request head and the hook to decide
 CLOSE_TIMEOUT = 5.0  # seconds a client has to answer our close frame before the TCP connection is dropped
+MAX_HTTP_BODY = 8 * 1024 * 1024  # bytes of an HTTP request body the direct transport reads for the app
 READ_BUFFER = 4096  # picows's first read buffer per connection; it grows with the frames it must hold
 WS_1002_PROTOCOL_ERROR = 1002
 WS_1007_INVALID_PAYLOAD = 1007
@@ -328,14 +329,17 @@ class Handshake(asyncio.Protocol):
         self.lost = False
         self.timer: asyncio.TimerHandle | None = None
         self.task: asyncio.Future[None] | None = None
+        self.body_end = 0  # while an HTTP request's body is awaited: where it ends in the buffer
+        self.body: asyncio.Future[bool] | None = None  # True once it is all in, False if the client left
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # a stream transport (uvloop's is no subclass)
         self.timer = asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT, self._timed_out)
 
     def data_received(self, data: bytes) -> None:
-        if self.task is not None:  # reading is paused once the head is in; data racing the pause waits here
+        if self.task is not None:  # the head is in: what follows is a request body, or waits for picows
             self.buffer += data
+            self._check_body()
             return
         self.buffer += data
         end = self.buffer.find(b"\r\n\r\n")
@@ -352,6 +356,27 @@ class Handshake(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
         self.stop_timer()
+        if self.body is not None and not self.body.done():
+            self.body.set_result(False)
+
+    def read_body(self, start: int, length: int) -> asyncio.Future[bool]:
+        """Read an HTTP request's body (``length`` bytes after ``start`` in the buffer), within the timeout."""
+        loop = asyncio.get_running_loop()
+        self.body_end = start + length
+        self.body = loop.create_future()
+        self.stop_timer()
+        self.timer = loop.call_later(HANDSHAKE_TIMEOUT, self._timed_out)
+        self._check_body()
+        if not self.body.done() and self.transport is not None:
+            self.transport.resume_reading()
+        return self.body
+
+    def _check_body(self) -> None:
+        if self.body is not None and not self.body.done() and len(self.buffer) >= self.body_end:
+            self.stop_timer()
+            if self.transport is not None:
+                self.transport.pause_reading()
+            self.body.set_result(True)
 
     def stop_timer(self) -> None:
         if self.timer is not None:
@@ -362,6 +387,8 @@ class Handshake(asyncio.Protocol):
         self.timer = None
         if self.transport is not None and not self.lost:
             self.transport.abort()
+        if self.body is not None and not self.body.done():
+            self.body.set_result(False)
 
     def reply(self, status: HTTPStatus, body: bytes | None = None) -> None:
         """Answer with a plain HTTP response and close the connection."""
@@ -456,7 +483,7 @@ class DirectServer:
             return
         route = self.routes.get(request.path)
         if not request.is_upgrade():
-            await self.serve_http(conn, request)
+            await self.serve_http(conn, request, end)
             return
         if route is None:  # as the ASGI app closes a WebSocket it has no route for: before the accept
             conn.reply(HTTPStatus.FORBIDDEN)
@@ -496,19 +523,33 @@ class DirectServer:
             "app": self.app,
         }
 
-    async def serve_http(self, conn: Handshake, request: Request) -> None:
-        """A plain HTTP request without a body, answered by the app as an ASGI request (then closed)."""
+    async def serve_http(self, conn: Handshake, request: Request, end: int) -> None:
+        """A plain HTTP request, answered by the app as an ASGI request (one per connection).
+
+        The body (``Content-Length``, up to :data:`MAX_HTTP_BODY`) is read only when the app asks
+        for it, so an app that refuses a request on its headers never reads it; a chunked body is
+        answered 501. The response is written whole once the app is done.
+        """
         if not self.http:
             conn.reply(HTTPStatus.NOT_FOUND)
             return
-        length = request.header(b"content-length")
-        if request.header(b"transfer-encoding") or (length and length.strip() != "0"):
+        if request.header(b"transfer-encoding"):
             conn.reply(
                 HTTPStatus.NOT_IMPLEMENTED,
-                b"The direct transport serves HTTP requests without a body only; serve the app with an ASGI"
-                b" server (socketapi run --transport asgi) for the others.\n",
+                b"The direct transport does not read chunked request bodies; send a Content-Length.\n",
             )
             return
+        try:
+            length = int(request.header(b"content-length") or "0")
+        except ValueError:
+            length = -1
+        if length < 0:
+            conn.reply(HTTPStatus.BAD_REQUEST)
+            return
+        if length > MAX_HTTP_BODY:
+            conn.reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+            return
+        start = end + 4
         scope = self.scope(conn, request, "http")
         scope["method"] = request.method
         status = 500
@@ -520,9 +561,11 @@ class DirectServer:
             nonlocal requested
             if not requested:
                 requested = True
-                return {"type": "http.request", "body": b"", "more_body": False}
-            await asyncio.Future()  # a disconnect is never reported: the response is written whole at the end
-            raise AssertionError("unreachable")
+                if length == 0 or await conn.read_body(start, length):
+                    return {"type": "http.request", "body": bytes(conn.buffer[start : start + length])}
+            elif not conn.lost:
+                await asyncio.Future()  # nothing more to read; the response is written whole at the end
+            return {"type": "http.disconnect"}
 
         async def send(message: Message) -> None:
             nonlocal status, headers

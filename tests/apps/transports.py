@@ -19,7 +19,10 @@ MAX_FRAME = 4096
 
 
 async def hello(request: Request) -> JSONResponse:
-    return JSONResponse({"hello": request.query_params.get("name", "world")}, headers={"x-served": "yes"})
+    answer: dict[str, Any] = {"hello": request.query_params.get("name", "world")}
+    if request.method == "POST":
+        answer["length"] = len(await request.body())
+    return JSONResponse(answer, headers={"x-served": "yes"})
 
 
 app = SocketAPI(routes=[Route("/hello", hello, methods=["GET", "POST"])], max_frame_size=MAX_FRAME)
