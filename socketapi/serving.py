@@ -50,8 +50,10 @@ async def serve_async(
 ) -> None:
     """:func:`serve` in a running event loop (``await app.serve(...)`` calls this)."""
     check_transport(transport)
-    host = host or getattr(app, "server_host", None) or DEFAULT_HOST
-    port = port or getattr(app, "server_port", None) or DEFAULT_PORT
+    if host is None:
+        host = app.server_host or DEFAULT_HOST
+    if port is None:
+        port = app.server_port or DEFAULT_PORT
     if transport == "direct":
         try:
             from .transport import direct

@@ -225,3 +225,41 @@ def test_direct_transport_on_asyncio_loop(tmp_path: Path) -> None:
         finally:
             listener.close()
             sender.close()
+
+
+async def test_direct_liveness_closes_a_connection_that_answers_no_ping() -> None:
+    import asyncio
+
+    from websockets.asyncio.client import connect as ws_connect
+
+    from socketapi.transport.direct import Liveness
+    from tests.apps.transports import app
+
+    loop = asyncio.get_running_loop()
+    listening: asyncio.Future[int] = loop.create_future()
+    server = asyncio.create_task(
+        app.serve(
+            "127.0.0.1",
+            0,
+            liveness=Liveness(interval=0.3, timeout=0.3),
+            started=lambda s: listening.set_result(s.sockets[0].getsockname()[1]),
+        )
+    )
+    try:
+        port = await asyncio.wait_for(listening, 10)
+        async with ws_connect(f"ws://127.0.0.1:{port}/") as answering:  # answers pings by itself
+
+            def deaf() -> int | None:  # answers nothing, reads until the server closes
+                raw = RawClient(port)
+                try:
+                    return raw.read_until_closed(timeout=10)[1]
+                finally:
+                    raw.close()
+
+            assert await asyncio.to_thread(deaf) == 1001
+            await answering.send(json.dumps({"type": "action", "channel": "echo", "data": {"value": "alive"}}))
+            assert json.loads(await asyncio.wait_for(answering.recv(), 5))["data"] == "alive"
+    finally:
+        server.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await server
