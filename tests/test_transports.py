@@ -214,6 +214,33 @@ def test_direct_handshake_answers_bad_requests(
     assert bystander.call("echo", {"value": 1}) == 1
 
 
+@pytest.mark.parametrize("how", ["header", "fragments"])
+def test_direct_refuses_an_oversized_message_before_it_arrives(
+    transport: str, server: Server, clients: list[Client], leave_log: Path, how: str
+) -> None:
+    """On the direct transport a frame is refused on its header, a fragmented message as soon as its
+    parts pass the limit: neither is read to its end (memory stays bounded whatever the client claims)."""
+    if transport != "direct":
+        pytest.skip("uvicorn has its own bound (ws_max_size), set by socketapi run")
+    bystander = connect(clients, server)
+    raw = RawClient(server.port)
+    topic = f"room:early-{how}"
+    try:
+        raw.send_text(json.dumps({"type": "subscribe", "channel": topic}))
+        raw.read_until_closed(timeout=5, until=b"subscribed")
+        if how == "header":  # announces 64 MiB, sends 1 KiB of it
+            header = bytes([0x81, 0x80 | 127]) + (64 * 1024 * 1024).to_bytes(8, "big") + b"\x00" * 4
+            raw.sock.sendall(header + b"x" * 1024)
+        else:  # parts that never end, past the limit
+            for _ in range(3):
+                raw.send_frame(0x1 if _ == 0 else 0x0, b"x" * (MAX_FRAME // 2 + 1), fin=False)
+        assert raw.read_until_closed(timeout=5)[1] == 1009
+    finally:
+        raw.close()
+    assert wait_for_leave(leave_log, topic) == [f"{topic} too_big"]
+    assert bystander.call("echo", {"value": "still here"}) == "still here"
+
+
 def test_direct_transport_on_asyncio_loop(tmp_path: Path) -> None:
     with serve(APP, transport="direct", args=("--loop", "asyncio")) as running:
         listener, sender = Client(running.url), Client(running.url)
