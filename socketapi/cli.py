@@ -83,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
     host = args.host or (inner[0].server_host if inner else "localhost")
     port = args.port or (inner[0].server_port if inner else 8000)
     settings = uvicorn_settings(app, args.log_level)
+    settings.update(ws_ping_interval=args.ws_ping_interval, ws_ping_timeout=args.ws_ping_timeout)
+    if args.fd is not None:
+        settings["fd"] = args.fd
     if args.reload:  # the reloader imports the app afresh in each child: it needs the import string
         uvicorn.run(args.app, host=host, port=port, reload=True, **settings)
     else:
@@ -113,9 +116,14 @@ def run_direct(args: argparse.Namespace) -> int:
         print("socketapi run --transport direct needs picows: pip install 'socketapi[fast]'", file=sys.stderr)
         return 2
     logging.config.dictConfig(direct_logging_config(args.log_level))
-    liveness = Liveness(PING_INTERVAL, PING_TIMEOUT)
+    liveness = Liveness(args.ws_ping_interval, args.ws_ping_timeout)
     host, port = args.host or app.server_host, args.port or app.server_port
-    serve(app, host, port, transport="direct", loop=args.loop, liveness=liveness)
+    options: dict[str, Any] = {"liveness": liveness}
+    if args.fd is not None:
+        import socket
+
+        options["sock"] = socket.socket(fileno=args.fd)
+    serve(app, host, port, transport="direct", loop=args.loop, **options)
     return 0
 
 
@@ -141,6 +149,13 @@ def add_run(commands: Any) -> None:
         choices=["auto", "uvloop", "asyncio"],
         help="the direct transport's event loop (auto: uvloop when installed)",
     )
+    parser.add_argument(
+        "--ws-ping-interval", type=float, default=PING_INTERVAL, help="seconds between WebSocket pings (default 20)"
+    )
+    parser.add_argument(
+        "--ws-ping-timeout", type=float, default=PING_TIMEOUT, help="seconds a ping's answer may take (default 20)"
+    )
+    parser.add_argument("--fd", type=int, help="serve on this inherited listening socket instead of --host/--port")
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="socketapi's log level"
     )

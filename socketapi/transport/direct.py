@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -59,7 +60,6 @@ logger = logging.getLogger("socketapi")
 
 MAX_REQUEST_HEAD = 16 * 1024  # bytes of request line and headers; more is refused with 431
 HANDSHAKE_TIMEOUT = 10.0  # seconds a client has to send its request head and the hook to decide
-CLOSE_TIMEOUT = 5.0  # seconds a client has to answer our close frame before the TCP connection is dropped
 MAX_HTTP_BODY = 8 * 1024 * 1024  # bytes of an HTTP request body the direct transport reads for the app
 READ_BUFFER = 4096  # picows's first read buffer per connection; it grows with the frames it must hold
 WS_1002_PROTOCOL_ERROR = 1002
@@ -113,11 +113,12 @@ class DirectLink:
     socket's bounded queue takes the frames that follow, as with any server.
     """
 
-    __slots__ = ("_drained", "_loop", "_transport", "eager")
+    __slots__ = ("_close_timeout", "_drained", "_loop", "_transport", "eager")
 
-    def __init__(self, transport: WSTransport, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, transport: WSTransport, loop: asyncio.AbstractEventLoop, close_timeout: float) -> None:
         self._transport = transport
         self._loop = loop
+        self._close_timeout = close_timeout
         self._drained: asyncio.Future[None] | None = None
         self.eager = True  # send_text never needs a task of its own: it awaits at most a plain future
 
@@ -131,16 +132,20 @@ class DirectLink:
     async def send_text(self, text: str) -> None:
         self._transport.send(TEXT, text)
         if self._drained is not None:
-            await self._drained
+            # Shielded: a waiting write that is cancelled (the socket closing) must not cancel the
+            # future other waits (the close frame's) share.
+            await asyncio.shield(self._drained)
 
     async def send_close(self, code: int, reason: str) -> None:
         transport = self._transport
         if transport.is_disconnected:
             return
         transport.send_close(WSCloseCode(code), reason.encode())
+        if self._drained is not None:  # written once the client takes it: the socket's close_timeout applies
+            await asyncio.shield(self._drained)
         # The client answers with its own close frame, and then the connection is dropped
         # (DirectConnection._client_closed); one that does not answer is dropped all the same.
-        self._loop.call_later(CLOSE_TIMEOUT, self.drop)
+        self._loop.call_later(self._close_timeout, self.drop)
 
     def drop(self) -> None:
         if not self._transport.is_disconnected:
@@ -168,10 +173,29 @@ class DirectLink:
 class DirectConnection(WSListener):
     """One accepted connection: picows's callbacks turned into :class:`Session` calls."""
 
-    __slots__ = ("_binary", "_parts", "_size", "assigns", "done", "link", "route", "scope", "session")
+    __slots__ = (
+        "_binary",
+        "_held",
+        "_liveness",
+        "_parts",
+        "_ping_timer",
+        "_pinged_at",
+        "_pong_at",
+        "_size",
+        "assigns",
+        "done",
+        "link",
+        "route",
+        "scope",
+        "session",
+    )
 
-    def __init__(self, route: Route, scope: Scope, assigns: dict[str, Any]) -> None:
+    def __init__(self, route: Route, scope: Scope, assigns: dict[str, Any], liveness: Liveness) -> None:
         self.route = route
+        self._liveness = liveness
+        self._ping_timer: asyncio.TimerHandle | None = None
+        self._pinged_at: float | None = None  # when the ping that is not answered yet was sent
+        self._pong_at = 0.0
         self.scope = scope
         self.assigns: dict[str, Any] | None = assigns
         self.session: Session | None = None
@@ -180,18 +204,45 @@ class DirectConnection(WSListener):
         self._parts: list[bytes] | None = None  # a fragmented message being put together
         self._size = 0
         self._binary = False
+        self._held: list[str | bytes] | None = None  # while reading is paused for an inbound bound: frames read
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         route = self.route
         loop = asyncio.get_running_loop()
-        self.link = DirectLink(transport, loop)
+        limits = route.endpoint.limits
+        self.link = link = DirectLink(transport, loop, limits.close_timeout)
         self.session = Session(
-            route.endpoint, route.wire, route.encode_broadcast, self.scope, self.link, self.assigns or {}
+            route.endpoint, route.wire, route.encode_broadcast, self.scope, link, self.assigns or {}, link.drop
         )
         self.assigns = None
         self.done = loop.create_future()
         route.endpoint.serving.add(self.done)
         self.session.start()
+        if self._liveness.interval is not None:
+            self._ping_timer = loop.call_later(self._liveness.interval, self._check_alive, transport)
+
+    def _check_alive(self, transport: WSTransport) -> None:
+        """Liveness: a ping once the client has sent nothing for ``interval`` seconds; no pong in time drops it."""
+        session, live = self.session, self._liveness
+        assert session is not None
+        assert live.interval is not None
+        self._ping_timer = None
+        if transport.is_disconnected:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._pinged_at is not None:  # the last ping had timeout seconds to be answered
+            logger.info("Socket %s: no pong within %gs; dropping the connection", session.socket.id, live.timeout)
+            transport.send_close(WSCloseCode.GOING_AWAY, b"No pong")
+            transport.disconnect(False)
+            return
+        quiet_since = max(session.last_seen, self._pong_at)
+        if now - quiet_since >= live.interval:
+            transport.send_ping()
+            self._pinged_at = now
+            self._ping_timer = loop.call_later(live.timeout, self._check_alive, transport)
+        else:
+            self._ping_timer = loop.call_later(quiet_since + live.interval - now, self._check_alive, transport)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         kind = frame.msg_type
@@ -201,13 +252,22 @@ class DirectConnection(WSListener):
             except UnicodeDecodeError:
                 self._refuse(WS_1007_INVALID_PAYLOAD, "Invalid UTF-8 in a text frame")
                 return
-            self.session.receive(text)  # type: ignore[union-attr]  # set in on_ws_connected
+            if self._held is None:
+                session = self.session
+                assert session is not None  # set in on_ws_connected
+                session.receive(text)
+                if session.paused:
+                    self._hold(transport, session)
+            else:
+                self._held.append(text)
         elif kind == CLOSE:
             self._client_closed(transport)
-        elif kind != PING and kind != PONG:  # picows answers pings itself
-            self._fragment(kind, frame)
+        elif kind == PONG:
+            self._pong()
+        elif kind != PING:  # picows answers pings itself
+            self._fragment(transport, kind, frame)
 
-    def _fragment(self, kind: WSMsgType, frame: WSFrame) -> None:
+    def _fragment(self, transport: WSTransport, kind: WSMsgType, frame: WSFrame) -> None:
         """A binary frame, or part of a fragmented message: put it together, within max_frame_size."""
         session = self.session
         assert session is not None
@@ -230,15 +290,50 @@ class DirectConnection(WSListener):
         if not frame.fin:
             return
         payload, self._parts = b"".join(self._parts), None
-        if self._binary:
-            session.receive(payload)
+        message: str | bytes = payload
+        if not self._binary:
+            try:
+                message = payload.decode()
+            except UnicodeDecodeError:
+                self._refuse(WS_1007_INVALID_PAYLOAD, "Invalid UTF-8 in a text frame")
+                return
+        if self._held is not None:
+            self._held.append(message)
             return
-        try:
-            text = payload.decode()
-        except UnicodeDecodeError:
-            self._refuse(WS_1007_INVALID_PAYLOAD, "Invalid UTF-8 in a text frame")
+        session.receive(message)
+        if session.paused:
+            self._hold(transport, session)
+
+    def _hold(self, transport: WSTransport, session: Session) -> None:
+        """An inbound bound is reached: stop reading until the work is done, so TCP pushes back on the client.
+
+        Frames picows has already read (the rest of one read buffer) wait here, undecoded, and are
+        handed over in order once the session may read again.
+        """
+        if transport.is_disconnected:
             return
-        session.receive(text)
+        held: list[str | bytes] = []
+        self._held = held
+        underlying = transport.underlying_transport
+        underlying.pause_reading()
+
+        async def resume() -> None:
+            while True:
+                await session.wait_readable()
+                while held and not session.paused:
+                    session.receive(held.pop(0))
+                if not session.paused:
+                    break
+            self._held = None
+            if not transport.is_disconnected:
+                underlying.resume_reading()
+
+        asyncio.get_running_loop().create_task(resume())
+
+    def _pong(self) -> None:
+        """The answer to our ping (the pending timer then waits for the next quiet interval)."""
+        self._pong_at = asyncio.get_running_loop().time()
+        self._pinged_at = None
 
     def _refuse(self, code: int, reason: str) -> None:
         session = self.session
@@ -257,6 +352,9 @@ class DirectConnection(WSListener):
         if session is None or link is None:
             return
         link.gone()
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+            self._ping_timer = None
         sent = transport.close_handshake.sent if transport.close_handshake is not None else None
         if sent is not None and sent.code == WSCloseCode.MESSAGE_TOO_BIG and session.socket.close_cause is None:
             session.socket.close_cause = "too_big"  # picows refused the frame on its header, before reading it
@@ -413,7 +511,6 @@ class Handshake(asyncio.Protocol):
         def accept(_: WSUpgradeRequest) -> WSUpgradeResponseWithListener:
             return response
 
-        live = self.server.liveness
         protocol = WSProtocol(
             None,  # host:port and path: used by clients only
             None,
@@ -422,9 +519,9 @@ class Handshake(asyncio.Protocol):
             _PICOWS_LOG,
             True,  # an exception in a callback closes the connection (1011) and is logged
             None,  # no handshake timeout of picows's own: ours ran
-            live.interval is not None,
-            live.interval or 0.0,
-            min(live.timeout, live.interval or live.timeout),
+            False,  # pings are ours (DirectConnection._check_alive): a timer per connection, not a task
+            20.0,
+            20.0,
             WSAutoPingStrategy.PING_WHEN_IDLE,
             True,  # answer pings
             self.server.max_frame_size,
@@ -499,7 +596,7 @@ class DirectServer:
         subprotocol = choose_subprotocol(scope["subprotocols"], route.endpoint.limits)
         if subprotocol is not None:
             scope["subprotocol"] = subprotocol
-        conn.upgrade(DirectConnection(route, scope, assigns), subprotocol)
+        conn.upgrade(DirectConnection(route, scope, assigns, self.liveness), subprotocol)
 
     def scope(self, conn: Handshake, request: Request, kind: str) -> dict[str, Any]:
         transport = conn.transport
@@ -604,12 +701,14 @@ async def serve(
     http: bool = True,
     started: Callable[[asyncio.Server], Awaitable[None] | None] | None = None,
     backlog: int = 2048,
+    sock: socket.socket | None = None,
 ) -> None:
     """Serve ``app`` on ``host:port`` until SIGTERM or SIGINT (or until cancelled).
 
     Runs the app's lifespan around the server (its backend, and its graceful shutdown: on a
     signal every socket is closed with 1001 and its ``leave`` hooks run with ``"shutdown"``
-    before the server stops). ``started`` is called with the listening server.
+    before the server stops). ``started`` is called with the listening server. ``sock``, a listening
+    socket, is served instead of binding ``host:port``.
     """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -617,7 +716,10 @@ async def serve(
     server = DirectServer(app, liveness=liveness, http=http)
     try:
         async with app.router.lifespan_context(app):
-            listening = await loop.create_server(server.protocol, host, port, backlog=backlog, reuse_address=True)
+            if sock is not None:  # a listening socket handed over (e.g. socketapi.transport.tcp.listening_socket)
+                listening = await loop.create_server(server.protocol, sock=sock, backlog=backlog)
+            else:
+                listening = await loop.create_server(server.protocol, host, port, backlog=backlog, reuse_address=True)
             logger.info("Serving %s on the direct transport at %s:%s", ", ".join(server.routes), host, port)
             try:
                 if started is not None:
