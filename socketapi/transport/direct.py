@@ -16,7 +16,11 @@ of up to 8 MiB with a ``Content-Length``, the response written whole), so the JS
 the relay of broadcasts from outside and the user's routes keep working (see docs/transports.md).
 
 Compression: picows has no permessage-deflate, so a frame's size on the wire is its size in
-memory, and ``max_frame_size`` is checked by picows on the frame header, before the payload is read.
+memory, and ``max_frame_size`` is checked by picows on the frame header, before the payload is read
+(picows sends 1009 and drops the connection 10 ms later).
+
+Liveness (pings) is a timer per connection here, not picows's task per connection; the inbound
+bounds pause reading the TCP socket itself.
 """
 
 from __future__ import annotations
@@ -87,7 +91,7 @@ CLOSE, PING, PONG = WSMsgType.CLOSE, WSMsgType.PING, WSMsgType.PONG
 @dataclass(frozen=True)
 class Liveness:
     """WebSocket pings: one after ``interval`` seconds without a frame from the client; no pong within
-    ``timeout`` seconds closes the connection with 1001. ``interval=None`` sends none."""
+    ``timeout`` seconds drops the connection (a close 1001 is sent first). ``interval=None`` sends none."""
 
     interval: float | None = 20.0
     timeout: float = 20.0
