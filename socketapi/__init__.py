@@ -25,6 +25,7 @@ from .mount import SocketMount
 from .params import Depends, RequiredOnSubscribe
 from .pubsub import InMemoryBackend, PubSubBackend
 from .router import Router
+from .serving import serve
 from .settings import Limits
 
 __version__ = "0.3.0.dev0"
@@ -58,4 +59,5 @@ __all__ = [
     "UnknownChannel",
     "UnknownEvent",
     "on_event",
+    "serve",
 ]

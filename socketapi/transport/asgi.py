@@ -12,10 +12,8 @@ import asyncio
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
-from starlette.websockets import WebSocket
-
 from ..connection import WS_1008_POLICY_VIOLATION
-from .base import Endpoint, Session, choose_subprotocol, run_connect_hook
+from .base import Endpoint, Session, choose_subprotocol, handshake_view, run_connect_hook
 
 if TYPE_CHECKING:
     from ..types import Receive, Scope, Send
@@ -71,7 +69,7 @@ class ASGITransport:
         message = await receive()
         if message["type"] != "websocket.connect":  # the client left before the handshake
             return
-        assigns = await run_connect_hook(endpoint, WebSocket(scope, receive, send))
+        assigns = await run_connect_hook(endpoint, handshake_view(scope))
         if assigns is None:
             await send({"type": "websocket.close", "code": WS_1008_POLICY_VIOLATION})  # before accept: HTTP 403
             return
