@@ -100,6 +100,7 @@ class Server:
     dialect: str  # loadgen.py --dialect
     venv: Venv | None  # None: the repository's own interpreter
     imports: tuple[str, ...] = ()  # imported by the probe before the app, to name what is missing
+    launch: str = "uvicorn"  # "uvicorn": uvicorn serves `app`; "script": `python app --port N --loop L`; "node"
     kinds: tuple[str, ...] = ("action", "fanout", "idle_mem")  # the scenario kinds it can run
 
 
@@ -110,6 +111,28 @@ SERVERS = {
         Server("socketapi", "this repository", "example_app:app", REPO, "socketapi", None, ("socketapi",)),
         Server("socketapi020", "0.2.0 from PyPI", "socketapi020_app:app", SERVERS_DIR, "socketapi", SOCKETAPI020_VENV),
         Server("socketio", "python-socketio, ASGI", "socketio_server:app", SERVERS_DIR, "socketio", BENCH_VENV),
+        Server(
+            "direct",
+            "this repository, direct transport",
+            "socketapi_direct.py",
+            SERVERS_DIR,
+            "socketapi",
+            None,
+            ("socketapi", "picows"),
+            "script",
+        ),
+        Server("picows", "hand-written picows", "raw_picows.py", SERVERS_DIR, "socketapi", BENCH_VENV, (), "script"),
+        Server(
+            "websockets",
+            "hand-written websockets (asyncio server)",
+            "raw_websockets.py",
+            SERVERS_DIR,
+            "socketapi",
+            BENCH_VENV,
+            (),
+            "script",
+        ),
+        Server("node_ws", "hand-written Node ws", "node_ws.mjs", SERVERS_DIR, "socketapi", None, (), "node"),
         # The same app as "socketapi", its subscribers speaking Phoenix V2 JSON (the publisher keeps
         # socketapi's protocol: actions have no Phoenix frame), so "phoenix" vs "socketapi" is the
         # cost of the format alone.
@@ -121,10 +144,12 @@ SERVERS = {
             "phoenix",
             None,
             ("socketapi",),
-            ("fanout", "idle_mem"),
+            kinds=("fanout", "idle_mem"),
         ),
     )
 }
+# Run unless --servers names others: the library-only servers measure what a transport could reach.
+DEFAULT_SERVERS = ("raw", "socketapi", "direct", "socketapi020", "socketio", "node_ws")
 FORMAT_PAIR = ("phoenix", "socketapi")  # compared directly under the tables
 BASELINE = "raw"
 
@@ -228,15 +253,48 @@ print(json.dumps(info))
 """
 
 
+SCRIPT_PROBE = """
+import importlib, importlib.metadata, importlib.util, json, sys
+info = {"python": sys.version.split()[0], "uvicorn": "-", "ws": "none"}
+try:
+    for name in sys.argv[1:]:
+        importlib.import_module(name)
+except Exception as exc:
+    info["error"] = f"{type(exc).__name__}: {exc}"
+else:
+    info["uvloop"] = importlib.util.find_spec("uvloop") is not None
+    for name in ("picows", "websockets"):
+        try:
+            info[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+print(json.dumps(info))
+"""
+
+NODE_PROBE = (
+    "import('ws').then(() => console.log(JSON.stringify({python: 'node ' + process.version, uvicorn: '-',"
+    " ws: 'ws', uvloop: true})), (e) => console.log(JSON.stringify({error: String(e)})))"
+)
+
+
 def probe(python: Path, server: Server) -> dict[str, Any]:
     """Import the server's app in its own interpreter; report versions, or why it cannot run."""
-    done = subprocess.run(
-        [str(python), "-c", PROBE, server.app, *server.imports],
-        cwd=server.app_dir,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    if server.launch == "node":
+        command = ["node", "-e", NODE_PROBE]
+    elif server.launch == "script":
+        command = [str(python), "-c", SCRIPT_PROBE, *server.imports]
+    else:
+        command = [str(python), "-c", PROBE, server.app, *server.imports]
+    try:
+        done = subprocess.run(
+            command,
+            cwd=server.app_dir,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except OSError as exc:
+        return {"error": str(exc)}
     try:
         info: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
@@ -260,9 +318,16 @@ class Settings:
 def run_once(procs: Processes, server: Server, python: Path, scenario: Scenario, settings: Settings) -> dict[str, Any]:
     """Start a fresh server, run the load generator against it, stop the server; return the result."""
     port = free_port()
-    cmd = ["taskset", "-c", SERVER_CPU, str(python), "-m", "uvicorn", server.app, "--app-dir", str(server.app_dir)]
-    cmd += ["--host", "127.0.0.1", "--port", str(port), "--loop", settings.loop]
-    cmd += ["--log-level", "warning", "--no-access-log", "--lifespan", "on"]
+    cmd = ["taskset", "-c", SERVER_CPU]
+    if server.launch == "node":
+        cmd += ["node", str(server.app_dir / server.app), "--host", "127.0.0.1", "--port", str(port)]
+    elif server.launch == "script":
+        cmd += [str(python), str(server.app_dir / server.app), "--host", "127.0.0.1", "--port", str(port)]
+        cmd += ["--loop", settings.loop]
+    else:
+        cmd += [str(python), "-m", "uvicorn", server.app, "--app-dir", str(server.app_dir)]
+        cmd += ["--host", "127.0.0.1", "--port", str(port), "--loop", settings.loop]
+        cmd += ["--log-level", "warning", "--no-access-log", "--lifespan", "on"]
     duration = settings.fanout_duration if scenario.kind == "fanout" else settings.action_duration
     with tempfile.TemporaryFile() as log:
         proc = procs.start(cmd, cwd=server.app_dir, stdout=log, stderr=subprocess.STDOUT)
@@ -337,6 +402,8 @@ class Cell:
         return any(run.get("disturbed", 0.0) > DISTURBED for run in self.counted)
 
     def values(self, key: str) -> list[float]:
+        if key == "per_cpu":  # work per second of the server's own CPU time
+            return [run["value"] / run["server_cpu"] for run in self.counted if run.get("server_cpu")]
         return [run[key] for run in self.counted if run.get(key) is not None]
 
     def median(self, key: str) -> float | None:
@@ -397,6 +464,23 @@ def print_tables(scenarios: list[Scenario], names: list[str], cells: dict[tuple[
         )
     print_format_ratios(scenarios, names, cells)
     print()
+    print(f"Per second of the server's own CPU time (median over counted runs; x: ratio to {BASELINE}):")
+    print("figures that hold up when other work shares the server's core, for throughput scenarios")
+    print((f"{'scenario':<26}" + "".join(f"{n:<{width}}" for n in names)).rstrip())
+    for scenario in scenarios:
+        if scenario.kind == "idle_mem":
+            continue
+        per_cpu = {name: cells[(name, scenario.name)].median("per_cpu") for name in names}
+        base = per_cpu.get(BASELINE)
+        line = f"{scenario.name:<26}"
+        for name in names:
+            value = per_cpu[name]
+            text = "-" if value is None else fmt_value(value)
+            if value is not None and base and name != BASELINE:
+                text += f"  {value / base:.2f}x"
+            line += f"{text:<{width}}"
+        print(line.rstrip())
+    print()
     print("CPU over the measured window, share of one core (median): load generator / server")
     print((f"{'scenario':<26}" + "".join(f"{n:<{width}}" for n in names)).rstrip())
     for scenario in scenarios:
@@ -420,7 +504,7 @@ def print_format_ratios(scenarios: list[Scenario], names: list[str], cells: dict
             if mine and other is not None:
                 figures.append(f"{scenario.name} {label} {other / mine:.2f}x")
         if scenario.kind == "fanout":  # per second of the server's CPU: what a shared core cannot blur as much
-            mine_cpu, other_cpu = (cells[(n, scenario.name)].median("value_per_server_cpu") for n in (ours, theirs))
+            mine_cpu, other_cpu = (cells[(n, scenario.name)].median("per_cpu") for n in (ours, theirs))
             if mine_cpu and other_cpu is not None:
                 figures.append(f"{scenario.name} per server CPU-second {other_cpu / mine_cpu:.2f}x")
     if figures:
@@ -474,16 +558,18 @@ def prepare(names: list[str], socketapi_python: Path) -> list[Ready]:
 
 def print_header(ready: list[Ready], loop: str) -> None:
     print(f"machine: {os.cpu_count()} CPUs ({cpu_model()}), Linux {platform.release()}")
-    print(f"server on CPU {SERVER_CPU} (uvicorn, loop {loop}), load generator on CPU {LOADGEN_CPU} (picows)")
+    print(f"server on CPU {SERVER_CPU} (loop {loop}), load generator on CPU {LOADGEN_CPU} (picows)")
     for entry in ready:
         info = entry.info
         version = (
             f", socketapi {info['socketapi']}" if "socketapi" in info and entry.server.venv is not BENCH_VENV else ""
         )
-        print(
-            f"  {entry.server.name:<13} {entry.server.description}: Python {info['python']},"
-            f" uvicorn {info['uvicorn']} ({info['ws']}){version}"
-        )
+        if entry.server.launch == "uvicorn":
+            stack = f"uvicorn {info['uvicorn']} ({info['ws']})"
+        else:
+            stack = ", ".join(f"{name} {info[name]}" for name in ("picows", "websockets") if name in info) or "-"
+        python = info["python"] if entry.server.launch == "node" else f"Python {info['python']}"
+        print(f"  {entry.server.name:<13} {entry.server.description}: {python}, {stack}{version}")
 
 
 def disturbance(scenario: Scenario, result: dict[str, Any]) -> float:
@@ -519,8 +605,6 @@ def measure(ready: list[Ready], scenarios: list[Scenario], settings: Settings) -
                                 cell.failures.append(str(exc))
                             break
                         result["disturbed"] = round(disturbance(scenario, result), 3)
-                        if result.get("server_cpu"):
-                            result["value_per_server_cpu"] = result["value"] / result["server_cpu"]
                         print(f"{where}: {describe(result)}", flush=True)
                         if kept is None or result["disturbed"] < kept["disturbed"]:
                             kept = result
@@ -585,7 +669,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="one run of each, shorter windows (about 2 minutes)")
     parser.add_argument(
         "--servers",
-        default=",".join(SERVERS),
+        default=",".join(DEFAULT_SERVERS),
         type=lambda t: parse_list(t, SERVERS),
         help=f"comma-separated, from {', '.join(SERVERS)}",
     )

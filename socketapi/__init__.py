@@ -25,6 +25,7 @@ from .mount import SocketMount
 from .params import Depends, RequiredOnSubscribe
 from .pubsub import InMemoryBackend, PubSubBackend
 from .router import Router
+from .serving import serve
 from .settings import Limits
 from .wire import auth_token
 
@@ -60,4 +61,5 @@ __all__ = [
     "UnknownEvent",
     "auth_token",
     "on_event",
+    "serve",
 ]

@@ -12,7 +12,8 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, ParamSpec, TypeVar
 
 from starlette.applications import Starlette
@@ -169,6 +170,23 @@ class SocketAPI(Starlette):
             raise ValueError(f"A socket is already served at {path!r}")
         transport = self._sockets[path] = ASGITransport(self._endpoint, wire)
         self.router.routes.insert(len(self._sockets) - 1, WebSocketRoute(path, transport))
+
+    @property
+    def sockets(self) -> Mapping[str, ASGITransport]:
+        """The WebSocket paths served, each with its transport (endpoint, wire format, shared encoder)."""
+        return MappingProxyType(self._sockets)
+
+    async def serve(
+        self, host: str | None = None, port: int | None = None, *, transport: str = "direct", **options: Any
+    ) -> None:
+        """Serve this app until SIGTERM/SIGINT: ``await app.serve("0.0.0.0", 8000)``.
+
+        ``transport="direct"`` (the default) serves the WebSocket paths on picows without an ASGI
+        server (``pip install 'socketapi[fast]'``); ``"asgi"`` runs uvicorn. See docs/transports.md.
+        """
+        from .serving import serve_async
+
+        await serve_async(self, host, port, transport=transport, **options)
 
     @property
     def on_connect(self) -> ConnectHook | None:

@@ -75,6 +75,8 @@ def uvicorn_settings(app: Any, log_level: str = "info") -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.transport == "direct":
+        return run_direct(args)
     try:
         import uvicorn
     except ImportError:
@@ -85,10 +87,47 @@ def run(args: argparse.Namespace) -> int:
     host = args.host or (inner[0].server_host if inner else "localhost")
     port = args.port or (inner[0].server_port if inner else 8000)
     settings = uvicorn_settings(app, args.log_level)
+    settings.update(ws_ping_interval=args.ws_ping_interval, ws_ping_timeout=args.ws_ping_timeout)
+    if args.fd is not None:
+        settings["fd"] = args.fd
     if args.reload:  # the reloader imports the app afresh in each child: it needs the import string
         uvicorn.run(args.app, host=host, port=port, reload=True, **settings)
     else:
         uvicorn.run(app, host=host, port=port, **settings)
+    return 0
+
+
+def run_direct(args: argparse.Namespace) -> int:
+    """Serve on the direct transport (picows, no ASGI server): see docs/transports.md."""
+    import logging.config
+
+    from .app import SocketAPI
+    from .logs import direct_logging_config
+    from .serving import serve
+
+    if args.reload:
+        print("socketapi run: --reload needs --transport asgi", file=sys.stderr)
+        return 2
+    app = load_app(args.app)
+    if not isinstance(app, SocketAPI):
+        raise ImproperlyConfigured(
+            f"{args.app} is not a SocketAPI app: the direct transport serves a SocketAPI app itself, not one"
+            " mounted inside another (serve that one with --transport asgi)"
+        )
+    try:
+        from .transport.direct import Liveness
+    except ImportError:
+        print("socketapi run --transport direct needs picows: pip install 'socketapi[fast]'", file=sys.stderr)
+        return 2
+    logging.config.dictConfig(direct_logging_config(args.log_level))
+    liveness = Liveness(args.ws_ping_interval, args.ws_ping_timeout)
+    host, port = args.host or app.server_host, args.port or app.server_port
+    options: dict[str, Any] = {"liveness": liveness}
+    if args.fd is not None:
+        import socket
+
+        options["sock"] = socket.socket(fileno=args.fd)
+    serve(app, host, port, transport="direct", loop=args.loop, **options)
     return 0
 
 
@@ -102,6 +141,25 @@ def add_run(commands: Any) -> None:
     parser.add_argument("--host", help="address to listen on (default: the app's host, else localhost)")
     parser.add_argument("--port", type=int, help="port to listen on (default: the app's port, else 8000)")
     parser.add_argument("--reload", action="store_true", help="restart when the code changes (development)")
+    parser.add_argument(
+        "--transport",
+        default="asgi",
+        choices=["asgi", "direct"],
+        help="asgi: uvicorn (default); direct: picows without ASGI, faster (pip install 'socketapi[fast]')",
+    )
+    parser.add_argument(
+        "--loop",
+        default="auto",
+        choices=["auto", "uvloop", "asyncio"],
+        help="the direct transport's event loop (auto: uvloop when installed)",
+    )
+    parser.add_argument(
+        "--ws-ping-interval", type=float, default=PING_INTERVAL, help="seconds between WebSocket pings (default 20)"
+    )
+    parser.add_argument(
+        "--ws-ping-timeout", type=float, default=PING_TIMEOUT, help="seconds a ping's answer may take (default 20)"
+    )
+    parser.add_argument("--fd", type=int, help="serve on this inherited listening socket instead of --host/--port")
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="socketapi's log level"
     )

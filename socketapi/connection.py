@@ -42,6 +42,14 @@ class Link(Protocol):
     def send_close(self, code: int, reason: str) -> Awaitable[None]: ...
 
 
+class SyncLink(Link, Protocol):
+    """A link that can also write a frame synchronously when nothing makes it wait (the direct transport)."""
+
+    def try_send_text(self, text: str) -> bool:
+        """Write ``text`` now and return True, or return False (writing nothing) if the write would have to wait."""
+        ...
+
+
 class Socket:
     """The only writer of its WebSocket.
 
@@ -71,6 +79,7 @@ class Socket:
         "_send_text",
         "_start",
         "_thread",
+        "_try_send",
         "aborted",
         "assigns",
         "close_cause",
@@ -89,6 +98,8 @@ class Socket:
         self._link = link
         self._send_text = link.send_text
         self._start = _eager.start if link.eager else _eager.start_task
+        # A write with no coroutine at all where the transport offers one (see SyncLink).
+        self._try_send: Callable[[str], bool] | None = getattr(link, "try_send_text", None)
         self._backlog = backlog  # the hub's count of sockets whose write waits: it yields to them
         self._limits = limits
         # (frame, may be dropped on overflow). A list, not a deque: it is short and bounded, and an
@@ -156,6 +167,9 @@ class Socket:
 
     def _write_now(self, frame: str) -> None:
         try:
+            try_send = self._try_send
+            if try_send is not None and try_send(frame):
+                return
             flusher = self._start(self._send_text(frame))
         except Exception:
             self._write_failed()

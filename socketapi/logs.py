@@ -42,3 +42,18 @@ def logging_config(level: str = "INFO", *, access_log: bool = True) -> dict[str,
             },
         },
     }
+
+
+def direct_logging_config(level: str = "INFO") -> dict[str, Any]:
+    """The same set-up for the direct transport (no uvicorn): ``socketapi`` at ``level``, ``picows`` at WARNING."""
+    handler = {"formatter": "plain", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": FORMAT}},
+        "handlers": {"default": handler},
+        "loggers": {
+            "socketapi": {"handlers": ["default"], "level": level.upper(), "propagate": False},
+            "picows": {"handlers": ["default"], "level": "WARNING", "propagate": False},
+        },
+    }

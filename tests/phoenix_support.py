@@ -24,6 +24,7 @@ class Relaunching:
     port: int
     env: dict[str, str]
     restarts: int = 2
+    transport: str = "asgi"  # or "direct": `socketapi run --transport direct`
     launched: int = 0
     process: subprocess.Popen[bytes] | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
@@ -34,7 +35,11 @@ class Relaunching:
         return f"http://127.0.0.1:{self.port}"
 
     def _launch(self) -> None:
-        command = [sys.executable, "-m", "uvicorn", self.app, "--host", "127.0.0.1", "--port", str(self.port)]
+        where = ["--host", "127.0.0.1", "--port", str(self.port)]
+        if self.transport == "direct":
+            command = [sys.executable, "-m", "socketapi", "run", self.app, "--transport", "direct", *where]
+        else:
+            command = [sys.executable, "-m", "uvicorn", self.app, *where]
         self.process = subprocess.Popen(
             [*command, "--log-level", "warning"],
             cwd=ROOT,
@@ -68,5 +73,5 @@ class Relaunching:
                     stop(self.process)
 
 
-def relaunching(app: str, env: dict[str, str] | None = None, restarts: int = 2) -> Relaunching:
-    return Relaunching(app, free_port(), env or {}, restarts)
+def relaunching(app: str, env: dict[str, str] | None = None, restarts: int = 2, transport: str = "asgi") -> Relaunching:
+    return Relaunching(app, free_port(), env or {}, restarts, transport=transport)

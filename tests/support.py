@@ -18,6 +18,7 @@ from typing import Any
 HARDENED_APP = "tests.apps.hardened:app"
 
 ROOT = Path(__file__).resolve().parent.parent
+TRANSPORTS = ("asgi", "direct")  # the end-to-end suites run on both (tests/conftest.py's `transport` fixture)
 
 
 def free_port() -> int:
@@ -45,11 +46,11 @@ def _wait_listening(process: subprocess.Popen[bytes], port: int, timeout: float)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"uvicorn exited with {process.returncode} before listening on {port}")
+            raise RuntimeError(f"the server exited with {process.returncode} before listening on {port}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return
         time.sleep(0.05)
-    raise RuntimeError(f"uvicorn did not listen on {port} within {timeout}s")
+    raise RuntimeError(f"the server did not listen on {port} within {timeout}s")
 
 
 @contextlib.contextmanager
@@ -62,11 +63,14 @@ def serve(
     log: Path | None = None,
     args: tuple[str, ...] = (),
     sock: socket.socket | None = None,
+    transport: str = "asgi",
 ) -> Iterator[Server]:
-    """Run ``uvicorn app`` on 127.0.0.1 until the block ends; stops only the process it started.
+    """Run ``app`` on 127.0.0.1 until the block ends; stops only the process it started.
 
-    With ``log``, the server's output (socketapi logs at debug level) goes to that file. With
-    ``sock`` (a listening socket), the server serves on it (``--fd``) instead of binding its own.
+    ``transport="asgi"`` runs ``uvicorn app``; ``"direct"`` runs ``socketapi run app --transport
+    direct`` (``args`` go to either command). With ``log``, the server's output (socketapi logs at
+    debug level) goes to that file. With ``sock`` (a listening socket), the server serves on it
+    (``--fd``) instead of binding its own.
     """
     if sock is not None:
         port = sock.getsockname()[1]
@@ -74,7 +78,10 @@ def serve(
     else:
         port = port or free_port()
         where = ["--host", "127.0.0.1", "--port", str(port)]
-    command = [sys.executable, "-m", "uvicorn", app, *where, *args]
+    if transport == "direct":
+        command = [sys.executable, "-m", "socketapi", "run", app, "--transport", "direct", *where, *args]
+    else:
+        command = [sys.executable, "-m", "uvicorn", app, *where, *args]
     output = open(log, "wb") if log else None  # noqa: SIM115 - closed in finally
     process = subprocess.Popen(
         [*command, "--log-level", "debug" if log else "warning"],
@@ -143,9 +150,12 @@ class RawClient:
             raise ConnectionError(response.decode(errors="replace"))
 
     def send_text(self, text: str) -> None:
-        payload = text.encode()
+        self.send_frame(0x1, text.encode())
+
+    def send_frame(self, opcode: int, payload: bytes, *, fin: bool = True) -> None:
+        """One masked frame, as a client sends it; ``fin=False`` starts or continues a fragmented message."""
         mask = os.urandom(4)
-        header = bytearray([0x81])
+        header = bytearray([(0x80 if fin else 0) | opcode])
         if len(payload) < 126:
             header.append(0x80 | len(payload))
         elif len(payload) < 65536:
@@ -226,8 +236,9 @@ class Client:
 
 
 class Servers:
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, transport: str = "asgi") -> None:
         self.tmp_path = tmp_path
+        self.transport = transport
         self._open: list[Any] = []
         self.logs: dict[int, Path] = {}
 
@@ -241,7 +252,7 @@ class Servers:
     ) -> Server:
         log = self.tmp_path / f"server{len(self._open)}.log"
         env = {"SOCKETAPI_TEST_LIMITS": json.dumps(limits or {}), **env}
-        cm = serve(HARDENED_APP, env=env, log=log, args=args, sock=sock)
+        cm = serve(HARDENED_APP, env=env, log=log, args=args, sock=sock, transport=self.transport)
         server = cm.__enter__()
         self._open.append(cm)
         self.logs[server.pid] = log

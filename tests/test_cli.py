@@ -95,3 +95,19 @@ def test_a_bad_target_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main([])  # a subcommand is required
     assert json.dumps(uvicorn_settings(object())["log_config"])  # plain data, usable as a log config
+
+
+def test_the_direct_transport_refuses_what_it_cannot_serve(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "tests.apps.small_frames:app", "--transport", "direct", "--reload"]) == 2
+    assert "--reload needs --transport asgi" in capsys.readouterr().err
+    outer = tmp_path / "outer_app.py"  # a SocketAPI app mounted inside a plain Starlette app
+    outer.write_text(
+        "from starlette.applications import Starlette\nfrom starlette.routing import Mount\n"
+        "from tests.apps.small_frames import app as inner\napp = Starlette(routes=[Mount('/ws', inner)])\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        assert main(["run", "outer_app:app", "--transport", "direct"]) == 2
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert "is not a SocketAPI app: the direct transport serves a SocketAPI app itself" in capsys.readouterr().err

@@ -12,8 +12,8 @@ from tests.support import Client, Server, serve
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    with serve("tests.apps.e2e:app") as running:
+def server(transport: str) -> Iterator[Server]:
+    with serve("tests.apps.e2e:app", transport=transport) as running:
         yield running
 
 

@@ -40,9 +40,11 @@ frames = st.one_of(texts, st.binary(max_size=200))
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
+def server(transport: str) -> Iterator[Server]:
     with serve(
-        "tests.apps.hardened:app", env={"SOCKETAPI_TEST_LIMITS": json.dumps({"max_frame_size": MAX_FRAME})}
+        "tests.apps.hardened:app",
+        env={"SOCKETAPI_TEST_LIMITS": json.dumps({"max_frame_size": MAX_FRAME})},
+        transport=transport,
     ) as s:
         yield s
 

@@ -37,9 +37,9 @@ def runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def server(runtime_dir: Path) -> Iterator[Server]:
+def server(runtime_dir: Path, transport: str) -> Iterator[Server]:
     port = free_port()
-    with serve("tests.apps.dropin:app", port=port, env={"DROPIN_PORT": str(port)}) as running:
+    with serve("tests.apps.dropin:app", port=port, env={"DROPIN_PORT": str(port)}, transport=transport) as running:
         yield running
 
 

@@ -15,11 +15,12 @@ from tests.tools import ROOT, node_module, require, run
 TEST_FILE = ROOT / "tests" / "js" / "phoenix.test.mjs"
 
 
-def test_the_phoenix_client_against_a_real_server() -> None:
+def test_the_phoenix_client_against_a_real_server(transport: str) -> None:
     node = require("node", "install Node 20 or newer")
     node_module("phoenix")
     node_module("ws")
-    server = relaunching("tests.apps.phoenix_app:app", env={"PHOENIX_APP_IDLE_TIMEOUT": "1"}, restarts=1)
+    env = {"PHOENIX_APP_IDLE_TIMEOUT": "1"}
+    server = relaunching("tests.apps.phoenix_app:app", env=env, restarts=1, transport=transport)
     with server.running():
         command = [node, "--test", "--test-reporter=spec", "--test-timeout=60000", str(TEST_FILE)]
         output = run(command, timeout=180, env={"SOCKETAPI_HTTP": server.http})

@@ -12,10 +12,8 @@ import asyncio
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
-from starlette.websockets import WebSocket
-
 from ..connection import WS_1008_POLICY_VIOLATION
-from .base import Endpoint, Session, choose_subprotocol, logger, run_connect_hook
+from .base import Endpoint, Session, choose_subprotocol, handshake_view, logger, run_connect_hook
 
 if TYPE_CHECKING:
     from ..types import Receive, Scope, Send
@@ -76,7 +74,7 @@ class ASGITransport:
             logger.info("Refused a socket at %s: %s", scope.get("path"), refused)
             assigns = None
         else:
-            assigns = await run_connect_hook(endpoint, WebSocket(scope, receive, send))
+            assigns = await run_connect_hook(endpoint, handshake_view(scope))
         if assigns is None:
             await send({"type": "websocket.close", "code": WS_1008_POLICY_VIOLATION})  # before accept: HTTP 403
             return

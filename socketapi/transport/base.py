@@ -6,7 +6,8 @@ here, so a second transport (one that speaks to the server without ASGI) adds I/
 
 - :class:`Endpoint`: what all connections of one app share (router, hub, limits, the
   ``on_connect`` hook, the live supervisors that shutdown and stats see);
-- :func:`origin_refusal` and :func:`choose_subprotocol`: the handshake's rules (origins.py holds the policy);
+- :func:`origin_refusal` and :func:`choose_subprotocol`: the handshake's rules (origins.py holds the policy),
+  and :func:`handshake_view`: what the ``on_connect`` hook sees of the handshake, the same on every transport;
 - :class:`Session`: one accepted connection, from its first frame to its teardown: the input
   limits (size, rate, idle), decoding with the connection's wire format, and the supervisor.
 """
@@ -18,6 +19,8 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from starlette.websockets import WebSocket
 
 from .. import origins
 from ..connection import (
@@ -32,8 +35,6 @@ from ..supervisor import Supervisor
 from ..wire import DecodeError
 
 if TYPE_CHECKING:
-    from starlette.websockets import WebSocket
-
     from ..history import HistoryStore
     from ..presence import Presence
     from ..pubsub import Broadcast, Hub
@@ -57,9 +58,26 @@ class Endpoint:
     on_connect: ConnectHook | None = None
     accepting: bool = True  # False once a shutdown began: new sockets are refused
     supervisors: set[Supervisor] = field(default_factory=set)  # live connections, until their teardown is over
-    serving: set[asyncio.Task[Any]] = field(default_factory=set)  # the tasks serving them (shutdown waits)
+    serving: set[asyncio.Future[Any]] = field(default_factory=set)  # done when each is torn down (shutdown waits)
     presence: Presence | None = None  # the app's presence (SPEC 7.2)
     history: HistoryStore | None = None  # the store of the backend's history (SPEC 7.3)
+
+
+async def _not_yet(*_: Any) -> Any:
+    raise RuntimeError(
+        "on_connect runs before the socket is accepted: read the handshake (headers, query_params, cookies,"
+        " scope) and return the assigns or raise ConnectRefused; frames are sent once it is accepted"
+    )
+
+
+def handshake_view(scope: Scope) -> WebSocket:
+    """What ``on_connect`` receives: the handshake as a Starlette ``WebSocket`` over the connection's scope.
+
+    Every transport builds an ASGI-shaped scope for its connections, so the hook reads ``headers``,
+    ``query_params``, ``cookies``, ``url``, ``client`` and ``scope["subprotocols"]`` the same way
+    whatever the server. It cannot receive or send: the socket is not accepted yet.
+    """
+    return WebSocket(scope, _not_yet, _not_yet)
 
 
 def origin_refusal(headers: Mapping[str, str], server: Any, limits: Limits) -> str | None:

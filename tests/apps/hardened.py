@@ -51,10 +51,11 @@ async def say(message: str) -> None:
 
 
 @app.action("flood")
-async def flood(count: int, size: int = 10) -> int:
-    """Broadcast ``count`` messages on chat; returns once all were handed to every local subscriber."""
+async def flood(count: int, size: int = 10, start: int = 0) -> int:
+    """Broadcast ``count`` messages on chat (numbered from ``start``); returns once all were handed to every
+    local subscriber."""
     filler = "x" * size
-    for i in range(count):
+    for i in range(start, start + count):
         await chat(message=f"{i}:{filler}")
     return count
 

@@ -38,7 +38,7 @@ afterEach(() => {
 function connect(opts = {}) {
   const socket = new Socket(URL, {
     transport: WebSocket,
-    heartbeatIntervalMs: 200,
+    heartbeatIntervalMs: 300, // phoenix.js also waits this long for each reply: room for a loaded machine
     reconnectAfterMs: () => 100,
     rejoinAfterMs: () => 100,
     timeout: WAIT,
@@ -166,7 +166,7 @@ test("leave: replied ok, the channel closes, its leave hook runs", async () => {
 
 test("heartbeats keep an idle socket open over many intervals, with no reconnect", async () => {
   // The server closes a socket after 1 s without a frame: only the heartbeats keep this one.
-  const socket = connect({ heartbeatIntervalMs: 100 });
+  const socket = connect({ heartbeatIntervalMs: 300 });
   let opens = 0;
   let closes = 0;
   let errors = 0;
@@ -177,7 +177,7 @@ test("heartbeats keep an idle socket open over many intervals, with no reconnect
   socket.onMessage((m) => {
     if (m.topic === "phoenix" && m.event === "phx_reply" && m.payload.status === "ok") replies++;
   });
-  await until(() => replies >= 25, "25 heartbeat replies", 15000); // 2.5 s at least: past the idle timeout twice
+  await until(() => replies >= 12, "12 heartbeat replies", 15000); // 3.6 s at least: past the idle timeout thrice
   assert.equal(opens, 1);
   assert.equal(closes, 0);
   assert.equal(errors, 0);
