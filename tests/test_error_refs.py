@@ -57,9 +57,7 @@ ERRORS: list[tuple[dict[str, Any], str, str, bool]] = [
 
 
 @pytest.mark.parametrize("ref", REFS, ids=repr)
-@pytest.mark.parametrize(
-    ("frame", "message", "code", "named"), ERRORS, ids=[e[2] + "-" + e[0]["type"] for e in ERRORS]
-)
+@pytest.mark.parametrize(("frame", "message", "code", "named"), ERRORS, ids=[e[2] + "-" + e[0]["type"] for e in ERRORS])
 def test_an_error_echoes_any_ref_with_its_code(
     ref: int | str, frame: dict[str, Any], message: str, code: str, named: bool
 ) -> None:
@@ -67,7 +65,8 @@ def test_an_error_echoes_any_ref_with_its_code(
         ws.send_json({**frame, "ref": ref})
         answer = ws.receive_json()
         assert answer["type"] == "error"
-        assert answer["ref"] == ref and type(answer["ref"]) is type(ref)
+        assert answer["ref"] == ref
+        assert type(answer["ref"]) is type(ref)
         assert answer["code"] == code
         if message:
             assert answer["message"] == message

@@ -41,7 +41,8 @@ def test_a_frame_of_exactly_the_limit_is_served(char: str) -> None:
     with client.websocket_connect("/") as ws:
         ws.send_text(text)
         answer = ws.receive_json()
-        assert answer["ref"] == "r" and answer["status"] == "completed"
+        assert answer["ref"] == "r"
+        assert answer["status"] == "completed"
         assert answer["data"].rstrip("a") == char * len(answer["data"].rstrip("a"))
 
 

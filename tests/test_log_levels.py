@@ -64,5 +64,6 @@ def test_a_handler_bug_is_logged_at_error_with_its_traceback(caplog: pytest.LogC
         assert ws.receive_json() == {"type": "error", "message": "our bug"}
     (record,) = [r for r in caplog.records if r.name == "socketapi"]
     assert record.levelname == "ERROR"
-    assert record.exc_info is not None and str(record.exc_info[1]) == "our bug"
+    assert record.exc_info is not None
+    assert str(record.exc_info[1]) == "our bug"
     assert "handler for 'boom' raised" in record.getMessage()
