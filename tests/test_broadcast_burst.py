@@ -18,14 +18,14 @@ import threading
 from tests.live import RawSocket
 from tests.support import ROOT, _wait_listening, free_port, stop
 
-COUNT, SIZE, MAX_QUEUE = 6000, 1000, 4000  # without a yield, 6000 > 4000 + what the buffers hold
+COUNT, SIZE, MAX_QUEUE = 20_000, 1000, 15_000  # without a yield, 20000 > 15000 + what the buffers hold
 
 
 def test_a_reading_subscriber_gets_a_whole_burst() -> None:
     limits = {"max_queue": MAX_QUEUE, "max_queue_bytes": 256 * 1024 * 1024}
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "tests.apps.burst", str(port), "4096"],
+        [sys.executable, "-m", "tests.apps.feed", str(port), "4096"],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), "SOCKETAPI_TEST_LIMITS": json.dumps(limits)},
     )

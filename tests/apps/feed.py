@@ -1,7 +1,8 @@
-"""The app of the broadcast-burst test: limits from SOCKETAPI_TEST_LIMITS (JSON), a ``flood`` action."""
+"""An app for tests run in a process of its own: options from SOCKETAPI_TEST_LIMITS (JSON), a ``flood`` action."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 
@@ -18,7 +19,16 @@ class Feed(Channel):
         reasons.append(reason)
 
 
-app.register(Feed)
+class SlowLeave(Channel):
+    """Its ``leave`` takes a minute (saving state somewhere slow): a graceful shutdown waits for it."""
+
+    topic = "slow"
+
+    async def leave(self, reason: str) -> None:
+        await asyncio.sleep(60)
+
+
+app.register(Feed, SlowLeave)
 
 
 @app.action("flood")
@@ -36,7 +46,7 @@ async def leaves() -> list[str]:
 
 
 if __name__ == "__main__":
-    # `python -m tests.apps.burst PORT SNDBUF`: serve with a small send buffer on every connection.
+    # `python -m tests.apps.feed PORT SNDBUF`: serve with a small send buffer on every connection.
     import socket
     import sys
 
