@@ -5,13 +5,16 @@ first suspension point in the caller, instead of scheduling a task for each, rem
 creation and a trip through the event loop per frame. Work that does suspend continues as an
 ordinary task, so a slow handler or a slow client still never blocks the caller.
 
-Two flavours, for two kinds of code:
+Three flavours, for three kinds of code:
 
 - :func:`start` drives the coroutine by hand and creates no Task unless it suspends. While it
   runs eagerly, ``asyncio.current_task()`` is the caller's task, which would mislead
-  ``asyncio.timeout`` or an anyio cancel scope entered there. It is used only for the ASGI
-  server's ``send`` (uvicorn's WebSocket implementations take no timeout on that path), where
-  it is the cheapest: no object per frame written to each of thousands of subscribers.
+  ``asyncio.timeout`` or an anyio cancel scope entered there. A transport uses it only for a
+  server's ``send`` that is known to need neither (uvicorn's WebSocket implementations: they
+  write to the transport, and at most wait on a future or event when it is paused); it is the
+  cheapest: no object per frame written to each of thousands of subscribers.
+- :func:`start_task` is the fallback for any other server's ``send``: a real Task (eager on
+  Python 3.12+), reported as ``None`` when it already finished.
 - :func:`spawn` is for user code (actions, channel hooks): a real Task, eager on Python 3.12+
   (``eager_start=True``, with the right ``current_task()``), an ordinary one before.
 """
@@ -25,15 +28,6 @@ from types import CoroutineType
 from typing import Any
 
 NATIVE = sys.version_info >= (3, 12)  # asyncio.Task(..., eager_start=True) exists
-
-
-class Backlog:
-    """How many sockets have a write waiting for their client (process-wide, approximate across threads)."""
-
-    waiting = 0
-
-
-backlog = Backlog()
 
 
 def start(coro: Awaitable[Any], *, name: str | None = None) -> asyncio.Future[Any] | None:
@@ -52,34 +46,63 @@ def start(coro: Awaitable[Any], *, name: str | None = None) -> asyncio.Future[An
 
 
 async def _resume(coro: Coroutine[Any, Any, Any], awaiting: Any) -> Any:
-    """Drive a started coroutine the way a Task would: wait for what it waits for, then resume it."""
+    """Drive a started coroutine the way a Task would: wait for what it yielded, then resume it.
+
+    What it yielded is a future (``await future`` inside it) or ``None`` (a bare yield, as in
+    ``asyncio.sleep(0)``). The future is waited on through its public callbacks, never awaited
+    again (it was already awaited once, inside the coroutine). A cancellation of this task is
+    passed on to that future, as a Task does, and the coroutine sees it when resumed.
+    """
+    loop = asyncio.get_running_loop()
     while True:
         try:
-            if awaiting is None:  # a bare yield (asyncio.sleep(0)): give the loop one turn
-                await asyncio.sleep(0)
+            if awaiting is None:
+                await asyncio.sleep(0)  # a bare yield: give the loop one turn
             else:
-                awaiting._asyncio_future_blocking = False
-                try:
-                    await awaiting
-                except asyncio.CancelledError:
-                    if not awaiting.cancelled():  # we were cancelled, not the future
-                        raise
-                except Exception:  # the coroutine reads the outcome itself when resumed
-                    pass
+                await _wait(loop, awaiting)
         except asyncio.CancelledError:
-            try:
-                awaiting = coro.throw(asyncio.CancelledError())
-            except StopIteration as done:
-                return done.value
-            continue
+            if awaiting is None or not awaiting.cancel():  # nothing to pass it on to: tell the coroutine
+                try:
+                    awaiting = coro.throw(asyncio.CancelledError())
+                except StopIteration as done:
+                    return done.value
+                continue
         try:
             awaiting = coro.send(None)
         except StopIteration as done:
             return done.value
 
 
+async def _wait(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]) -> None:
+    """Wait until ``future`` is done, through its public done callbacks."""
+    if future.done():
+        return
+    wakeup: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: asyncio.Future[Any]) -> None:
+        if not wakeup.done():
+            wakeup.set_result(None)
+
+    future.add_done_callback(wake)
+    try:
+        await wakeup
+    finally:
+        future.remove_done_callback(wake)
+
+
+def start_task(coro: Awaitable[Any], *, name: str | None = None) -> asyncio.Future[Any] | None:
+    """Like :func:`start`, but always through a real Task; ``None`` if it finished at once (3.12+)."""
+    if type(coro) is not CoroutineType:
+        return asyncio.ensure_future(coro)
+    task = spawn(coro, name=name)
+    if task.done():
+        task.result()  # raises what the coroutine raised, as start() would
+        return None
+    return task
+
+
 def spawn(coro: Coroutine[Any, Any, Any], *, name: str | None = None) -> asyncio.Task[Any]:
-    """A task for user code: eager where Python supports it properly (3.12+), an ordinary task before."""
+    """A task for user code: eager where Python supports it properly (3.12+), an ordinary one before."""
     if NATIVE:
         loop = asyncio.get_running_loop()
         return asyncio.Task(coro, loop=loop, eager_start=True, name=name)  # type: ignore[call-arg,unused-ignore]

@@ -1,4 +1,9 @@
-"""The ASGI application: a Starlette app with one WebSocket route and the socketapi engine behind it."""
+"""The ASGI application: a Starlette app whose WebSocket paths are served by the socketapi transport.
+
+The app is what a user declares and runs: registration, the lifespan, broadcasting and
+shutdown. Each WebSocket path is handed whole to an :class:`~socketapi.transport.ASGITransport`
+with the wire format spoken there.
+"""
 
 from __future__ import annotations
 
@@ -9,28 +14,24 @@ import signal
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
-from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, WebSocketRoute
-from starlette.websockets import WebSocket
 
 from .actions import Action
 from .channels import Channel, ChannelFunction
-from .connection import WS_1001_GOING_AWAY, WS_1008_POLICY_VIOLATION, WS_1009_MESSAGE_TOO_BIG, Socket
-from .exceptions import ConnectRefused
-from .protocol import JSONWire, WireFormat
+from .connection import WS_1001_GOING_AWAY
 from .pubsub import Broadcast, Hub, InMemoryBackend, PubSubBackend, backend_from_url
 from .router import Router
 from .settings import Limits, OverflowPolicy
 from .supervisor import Supervisor
+from .transport import ASGITransport, ConnectHook, Endpoint
 from .types import JSON, Receive, Scope, Send
+from .wire import JSONWire, WireFormat
 
 P = ParamSpec("P")
 R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
-
-ConnectHook = Callable[[WebSocket], Awaitable[dict[str, Any] | None]]
 
 logger = logging.getLogger("socketapi")
 
@@ -95,18 +96,37 @@ class SocketAPI(Starlette):
         if isinstance(pubsub, str):
             pubsub = backend_from_url(pubsub)
         self.hub = Hub(pubsub if pubsub is not None else InMemoryBackend())
-        self.wire: WireFormat = JSONWire()
-        self._encode_broadcast = self.wire.broadcast  # one bound method, shared: broadcasts cache frames by it
-        self.on_connect = on_connect
         self.graceful_shutdown = graceful_shutdown
-        self.supervisors: set[Supervisor] = set()
-        self._serving: set[asyncio.Task[Any]] = set()
+        self._endpoint = Endpoint(self.endpoints, self.hub, self.limits, on_connect)
+        self._sockets: dict[str, ASGITransport] = {}  # WebSocket path -> the transport serving it
         self._shutting_down = False
-        super().__init__(
-            debug=debug,
-            routes=[WebSocketRoute(path, self._serve), *(routes or [])],
-            lifespan=self._lifespan,
-        )
+        super().__init__(debug=debug, routes=list(routes or []), lifespan=self._lifespan)
+        self.add_socket(path, JSONWire())
+
+    def add_socket(self, path: str, wire: WireFormat) -> None:
+        """Serve the same actions and channels at another WebSocket ``path``, speaking ``wire``.
+
+        Every path shares the app's handlers, hub and limits; a broadcast is encoded once per
+        wire format, whatever the number of subscribers speaking it.
+        """
+        if path in self._sockets:
+            raise ValueError(f"A socket is already served at {path!r}")
+        transport = self._sockets[path] = ASGITransport(self._endpoint, wire)
+        self.router.routes.insert(len(self._sockets) - 1, WebSocketRoute(path, transport))
+
+    @property
+    def on_connect(self) -> ConnectHook | None:
+        """The handshake hook (see the class docstring)."""
+        return self._endpoint.on_connect
+
+    @on_connect.setter
+    def on_connect(self, hook: ConnectHook | None) -> None:
+        self._endpoint.on_connect = hook
+
+    @property
+    def supervisors(self) -> set[Supervisor]:
+        """The supervisors of the sockets connected to this process, until their teardown is over."""
+        return self._endpoint.supervisors
 
     # -- declaring (sugar over the router) -------------------------------------------------
 
@@ -154,6 +174,7 @@ class SocketAPI(Starlette):
         Returns within ``shutdown_timeout`` seconds even if clients never answer the close.
         """
         self._shutting_down = True
+        self._endpoint.accepting = False
         supervisors = list(self.supervisors)
         if supervisors:
             logger.info("Shutting down %d socket(s)", len(supervisors))
@@ -162,8 +183,8 @@ class SocketAPI(Starlette):
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.limits.shutdown_timeout):
                 await asyncio.gather(*(s.close("shutdown") for s in supervisors), return_exceptions=True)
-                if self._serving:
-                    await asyncio.wait(set(self._serving))
+                if self._endpoint.serving:
+                    await asyncio.wait(set(self._endpoint.serving))
 
     def _chain_signal_handlers(self) -> Callable[[], None]:
         """Run :meth:`shutdown` before the ASGI server's own SIGTERM/SIGINT handling, and chain to it."""
@@ -216,88 +237,12 @@ class SocketAPI(Starlette):
     # -- serving -------------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "websocket"
-            and not self.user_middleware
-            and not scope.get("root_path")
-            and scope["path"] == self.path
-        ):
-            # No middleware of the user's to run: skip Starlette's own error and exception layers,
-            # which would otherwise wrap every frame sent to this socket in one more coroutine.
-            scope["app"] = self
-            await self._serve(WebSocket(scope, receive, send))
-            return
+        if scope["type"] == "websocket" and not self.user_middleware and not scope.get("root_path"):
+            transport = self._sockets.get(scope["path"])
+            if transport is not None:
+                # No middleware of the user's to run: skip Starlette's own error and exception layers,
+                # which would otherwise wrap every frame sent to this socket in one more coroutine.
+                scope["app"] = self
+                await transport(scope, receive, send)
+                return
         await super().__call__(scope, receive, send)
-
-    def _origin_allowed(self, websocket: WebSocket) -> bool:
-        origin = websocket.headers.get("origin")
-        if origin is None:
-            return True  # not a browser: origin checks protect browsers' users only
-        allowed = self.limits.allowed_origins
-        if allowed is not None:
-            return "*" in allowed or origin.rstrip("/") in allowed
-        host = websocket.headers.get("host", "")
-        return urlsplit(origin).netloc.lower() == host.lower()
-
-    def _choose_subprotocol(self, websocket: WebSocket) -> str | None:
-        offered = websocket.scope.get("subprotocols") or []
-        return next((p for p in self.limits.subprotocols if p in offered), None)
-
-    async def _handshake(self, websocket: WebSocket) -> dict[str, Any] | None:
-        """The socket's assigns, or ``None`` if it must be refused (HTTP 403)."""
-        if self._shutting_down:
-            return None
-        if not self._origin_allowed(websocket):
-            logger.info("Refused a socket from origin %r", websocket.headers.get("origin"))
-            return None
-        if self.on_connect is None:
-            return {}
-        try:
-            assigns = await self.on_connect(websocket)
-        except ConnectRefused as exc:
-            logger.info("on_connect refused a socket: %s", exc.reason)
-            return None
-        except Exception:
-            logger.exception("on_connect raised; refusing the socket")
-            return None
-        return dict(assigns or {})
-
-    async def _serve(self, websocket: WebSocket) -> None:
-        assigns = await self._handshake(websocket)
-        if assigns is None:
-            await websocket.close(WS_1008_POLICY_VIOLATION)  # before accept: the server answers 403
-            return
-        await websocket.accept(subprotocol=self._choose_subprotocol(websocket))
-        socket = Socket(websocket, self.limits)
-        socket.assigns.update(assigns)
-        supervisor = Supervisor(socket, self.endpoints, self.hub, self.wire, self.limits, self._encode_broadcast)
-        task = asyncio.current_task()
-        if task is not None:
-            self._serving.add(task)
-        self.supervisors.add(supervisor)
-        socket.start()
-        max_size = self.limits.max_frame_size
-        receive = websocket._receive  # the raw ASGI receive: Starlette's wrapper re-checks state per frame
-        try:
-            while True:
-                message = await receive()
-                if message["type"] == "websocket.receive":
-                    text = message.get("text")
-                    raw: str | bytes = text if text is not None else message.get("bytes") or b""
-                    if len(raw) > max_size // 4 and len(raw if isinstance(raw, bytes) else raw.encode()) > max_size:
-                        logger.info(
-                            "Socket %s: frame of %d chars over the %d-byte limit", socket.id, len(raw), max_size
-                        )
-                        socket.close(WS_1009_MESSAGE_TOO_BIG, "Frame too large", cause="too_big")
-                        continue
-                    supervisor.handle(raw)
-                elif message["type"] == "websocket.disconnect":
-                    break
-        finally:
-            try:
-                await supervisor.close(socket.close_cause or "closed")
-                await socket.stop()
-            finally:
-                self.supervisors.discard(supervisor)  # counted until its teardown is over
-            if task is not None:
-                self._serving.discard(task)

@@ -1,4 +1,8 @@
-"""One client connection: its identity, its assigns, and the bounded outbox its writer drains."""
+"""One client connection as the engine sees it: its identity, its assigns, and the bounded outbox its writer drains.
+
+The writer knows nothing of the server: a transport hands it a :class:`Link` (write a text
+frame, write the close), and the transport's read loop enforces the input limits.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,15 @@ import contextlib
 import logging
 import threading
 import uuid
-from collections.abc import Callable
-from typing import Any
-
-from starlette.websockets import WebSocket
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import _eager
 from .settings import Limits, OverflowPolicy
-from .types import Scope
+
+if TYPE_CHECKING:
+    from .pubsub.hub import WriteBacklog
+    from .types import Scope
 
 logger = logging.getLogger("socketapi")
 
@@ -25,6 +30,18 @@ WS_1009_MESSAGE_TOO_BIG = 1009
 WS_1013_TRY_AGAIN_LATER = 1013
 
 FLUSH_GRACE = 5.0  # seconds a closing socket's client gets to take the frames queued before the close
+
+
+class Link(Protocol):
+    """What the writer needs of a transport."""
+
+    eager: bool
+    """Whether ``send_text``'s coroutine may be started by hand in the caller (see :mod:`socketapi._eager`);
+    only for servers whose send path is known to need no task of its own."""
+
+    def send_text(self, text: str) -> Awaitable[None]: ...
+
+    def send_close(self, code: int, reason: str) -> Awaitable[None]: ...
 
 
 class Socket:
@@ -42,34 +59,35 @@ class Socket:
 
     __socketapi_inject__ = "socket"
     __slots__ = (
+        "_backlog",
         "_close_code",
         "_close_reason",
         "_closer",
         "_flusher",
-        "_idle_timer",
         "_limits",
+        "_link",
         "_loop",
         "_queue",
         "_queued_chars",
-        "_send",
-        "_strikes",
+        "_send_text",
+        "_start",
         "_thread",
-        "_tokens",
-        "_websocket",
         "assigns",
         "close_cause",
         "closed",
         "id",
-        "last_seen",
+        "scope",
     )
 
-    def __init__(self, websocket: WebSocket, limits: Limits | None = None) -> None:
-        limits = limits or Limits()
+    def __init__(self, scope: Scope, link: Link, limits: Limits, backlog: WriteBacklog) -> None:
         self.id = uuid.uuid4().hex[:12]
+        self.scope = scope
         self.assigns: dict[str, Any] = {}
         self.close_cause: str | None = None  # why the server closed it: "overflow", "idle", "shutdown", ...
-        self._websocket = websocket
-        self._send = websocket._send  # the raw ASGI send: Starlette's wrapper re-checks state per frame
+        self._link = link
+        self._send_text = link.send_text
+        self._start = _eager.start if link.eager else _eager.start_task
+        self._backlog = backlog  # the hub's count of sockets whose write waits: it yields to them
         self._limits = limits
         # (frame, may be dropped on overflow). A list, not a deque: it is short and bounded, and an
         # empty list costs a tenth of an empty deque, which every idle socket would carry.
@@ -81,15 +99,7 @@ class Socket:
         self._closer: asyncio.Task[None] | None = None
         self._close_code: int | None = None
         self._close_reason = ""
-        self._idle_timer: asyncio.TimerHandle | None = None
-        self.last_seen = self._loop.time()
-        self._tokens = float(limits.rate_limit[1]) if limits.rate_limit else 0.0
-        self._strikes = 0
         self.closed = False
-
-    @property
-    def scope(self) -> Scope:
-        return self._websocket.scope
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -135,7 +145,7 @@ class Socket:
 
     def _write_now(self, frame: str) -> None:
         try:
-            flusher = _eager.start(self._send({"type": "websocket.send", "text": frame}))
+            flusher = self._start(self._send_text(frame))
         except Exception:
             self._write_failed()
             return
@@ -145,7 +155,7 @@ class Socket:
 
     def _set_flusher(self, flusher: asyncio.Future[Any] | None) -> None:
         if (self._flusher is None) != (flusher is None):
-            _eager.backlog.waiting += 1 if flusher is not None else -1
+            self._backlog.waiting += 1 if flusher is not None else -1
         self._flusher = flusher
 
     def _write_done(self, task: asyncio.Future[Any]) -> None:
@@ -167,7 +177,7 @@ class Socket:
         while queue:
             frame, _ = queue.pop(0)
             self._queued_chars -= len(frame)
-            await self._send({"type": "websocket.send", "text": frame})
+            await self._send_text(frame)
 
     def _write_failed(self) -> None:
         logger.debug("Socket %s: write failed; the client is gone", self.id, exc_info=True)
@@ -230,22 +240,16 @@ class Socket:
         self._queue.clear()
         self._queued_chars = 0
         try:
-            await self._send({"type": "websocket.close", "code": self._close_code, "reason": self._close_reason})
+            await self._link.send_close(self._close_code or WS_1000_NORMAL_CLOSURE, self._close_reason)
         except Exception:
             logger.debug("Socket %s: close failed", self.id, exc_info=True)
         finally:
             self.closed = True
 
-    def start(self) -> None:
-        if self._limits.idle_timeout is not None:
-            self._idle_timer = self._loop.call_later(self._limits.idle_timeout, self._check_idle)
-
     async def stop(self) -> None:
         """The connection is gone: drop whatever is queued and stop writing."""
         self.closed = True
         self._queue.clear()
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
         flusher = self._flusher
         self._set_flusher(None)
         for task in (flusher, self._closer):
@@ -254,35 +258,3 @@ class Socket:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         self._closer = None
-
-    # -- reading ---------------------------------------------------------------------------
-
-    def admit(self) -> bool:
-        """Record a client frame: refresh the idle clock and take a rate-limit token if limited."""
-        now = self._loop.time()
-        rate_limit = self._limits.rate_limit
-        if rate_limit is not None:
-            rate, burst = rate_limit
-            self._tokens = min(float(burst), self._tokens + (now - self.last_seen) * rate)
-        self.last_seen = now
-        if rate_limit is None:
-            return True
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return True
-        self._strikes += 1
-        if self._strikes >= self._limits.rate_limit_strikes:
-            logger.warning("Socket %s: rate limit exceeded %d times; closing it", self.id, self._strikes)
-            self.close(WS_1008_POLICY_VIOLATION, "Rate limit exceeded", cause="rate_limit")
-        return False
-
-    def _check_idle(self) -> None:
-        timeout = self._limits.idle_timeout
-        if timeout is None or self.closed:
-            return
-        idle = self._loop.time() - self.last_seen
-        if idle >= timeout:
-            logger.info("Socket %s: no frame for %.0fs; closing it", self.id, idle)
-            self.close(WS_1001_GOING_AWAY, "Idle timeout", cause="idle")
-        else:
-            self._idle_timer = self._loop.call_later(timeout - idle, self._check_idle)

@@ -1,9 +1,11 @@
-"""The per-socket supervisor: reads frames, routes them, and owns every channel instance of its socket.
+"""The per-socket supervisor: routes decoded frames, and owns every channel process of its socket.
 
-One task reads the socket and never awaits a handler: actions run as tasks of their own,
-and each joined channel instance has a mailbox drained by a task that exists only while
-there is work. Frames for one instance are therefore handled in order, while instances,
-actions and pings of one socket never wait for each other.
+The transport reads the socket, decodes each frame with the connection's wire format and hands
+it here; :meth:`Supervisor.handle` never awaits a handler: actions run as tasks of their own,
+and each joined channel instance has a mailbox drained by a task that exists only while there
+is work. Frames for one instance are therefore handled in order, while instances, actions and
+pings of one socket never wait for each other. The supervisor knows no server and no frame
+shape: it encodes what it sends through the :class:`~socketapi.wire.WireFormat` it was handed.
 """
 
 from __future__ import annotations
@@ -11,214 +13,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from . import _eager
+from .channels.process import ChannelProcess
 from .exceptions import (
     FrameError,
     HandlerError,
-    InvalidFrame,
     LimitExceeded,
     NotSubscribed,
     UnknownAction,
     UnknownChannel,
     as_frame_error,
 )
-from .protocol import DecodeError, Inbound, WireFormat
-from .pubsub import Broadcast, Hub
 from .settings import Limits
 
 if TYPE_CHECKING:
     from .actions import ActionRoute
-    from .channels import ChannelRoute
     from .connection import Socket
+    from .pubsub import Broadcast, Hub
     from .router import Router
-    from .types import JSON, Ref
+    from .types import Ref
+    from .wire import Inbound, WireFormat
 
 logger = logging.getLogger("socketapi")
 
-State = Literal["joining", "joined", "failed", "closed"]
 _ACTION_TIMEOUT = "socketapi: action timeout"  # the cancel message that tells a timeout from a disconnect
-Job = tuple[Callable[..., Awaitable[None]], tuple[Any, ...]]
-
-
-class ChannelProcess:
-    """One subscriber: a Channel instance, its ordered mailbox, and its place in the hub."""
-
-    __slots__ = ("_draining", "_mailbox", "_runner", "_sup", "channel", "muted", "route", "state", "topic")
-
-    def __init__(self, supervisor: Supervisor, route: ChannelRoute, topic: str, params: dict[str, str]) -> None:
-        self._sup = supervisor
-        self.route = route
-        self.topic = topic
-        self.state: State = "joining"
-        self.muted = False  # set on unsubscribe: no broadcast reaches a leaving subscriber
-        self._mailbox: list[Job] = []  # short-lived and small: a list costs far less than a deque
-        self._runner: asyncio.Task[None] | None = None
-        self._draining = False
-        channel = self.channel = route.cls()
-        channel.socket = supervisor.socket
-        channel.topic_name = topic
-        channel.params = dict(params)
-        channel._context = self
-
-    # -- mailbox ---------------------------------------------------------------------------
-
-    def submit(self, job: Callable[..., Awaitable[None]], *args: Any) -> None:
-        self._mailbox.append((job, args))
-        if not self._draining:
-            self._draining = True  # set first: a submit made while the drain starts eagerly joins it
-            runner = _eager.spawn(self._drain())
-            if not runner.done():
-                self._runner = runner
-
-    async def _drain(self) -> None:
-        try:
-            while self._mailbox:
-                job, args = self._mailbox.pop(0)
-                await job(*args)
-        finally:
-            self._draining = False
-            self._runner = None
-
-    # -- Subscriber (called by the hub, possibly from another thread) ----------------------
-
-    def deliver(self, message: Broadcast) -> None:
-        # The hot path of every broadcast, once per subscriber: keep it to a few attribute reads.
-        if self.muted or self.state != "joined":
-            return
-        route, sup = self.route, self._sup
-        if route.intercept and message.event in route.intercept:
-            sup.socket.call_soon(lambda: self.submit(self._handle_out, message))
-        else:
-            sup.socket.send_frame(message.frame(sup.encode_broadcast), route.overflow)
-
-    # -- ChannelContext (called by the Channel instance) -----------------------------------
-
-    async def push(self, event: str | None, data: JSON) -> None:
-        self._sup.socket.send_frame(self._sup.wire.push(self.topic, event, data), self.route.overflow)
-
-    async def broadcast(self, event: str | None, data: JSON, *, include_self: bool) -> None:
-        message = Broadcast.encode(self.topic, data, event)
-        await self._sup.hub.publish(message, exclude=None if include_self else self)
-
-    # -- jobs --------------------------------------------------------------------------------
-
-    async def join(self, data: dict[str, Any], ref: Ref | None) -> None:
-        sup, route, channel = self._sup, self.route, self.channel
-        if self.state == "joined":  # a repeated subscribe: one subscription, acknowledged again
-            sup.socket.send_frame(sup.wire.subscribed(self.topic, None, ref))
-            return
-        self.state = "joining"
-        try:
-            kwargs: dict[str, Any] = {}
-            if route.join_plan is not None:
-                raw = {**data, **channel.params}  # the topic's own parameters cannot be overridden
-                error = f"Invalid parameters for action '{self.topic}'"
-                plan = route.join_plan
-                kwargs = plan.validate(raw, error) if plan.simple else await plan.resolve(raw, error, sup.socket)
-                for name in route.pattern.params:
-                    if name in kwargs:
-                        channel.params[name] = kwargs[name]
-            reply = await channel.join(**kwargs)
-            frame = sup.wire.subscribed(self.topic, reply, ref)
-        except Exception as exc:
-            self.state = "failed"
-            sup.forget(self)
-            sup.report(exc, ref, self.topic)
-            return
-        try:
-            await sup.hub.subscribe(self.topic, self)
-        except Exception as exc:
-            self.state = "failed"
-            sup.forget(self)
-            sup.report(exc, ref, self.topic)
-            await self._call_leave("error")
-            return
-        self.state = "joined"
-        sup.socket.send_frame(frame)
-        try:
-            await channel.after_join()
-        except Exception as exc:
-            sup.report(exc, None, self.topic)
-
-    async def handle_in(self, event: str, data: dict[str, Any], ref: Ref | None) -> None:
-        sup = self._sup
-        try:
-            if self.state != "joined":
-                raise NotSubscribed(self.topic)
-            handler = self.route.events.get(event)
-            if handler is not None:
-                plan, error = handler.plan, f"Invalid parameters for event '{event}'"
-                kwargs = plan.validate(data, error) if plan.simple else await plan.resolve(data, error, sup.socket)
-                result = await handler.method(self.channel, **kwargs)
-            else:
-                result = await self.channel.handle_in(event, data)
-            if result is not None:
-                sup.socket.send_frame(sup.wire.reply(self.topic, event, result, ref))
-        except Exception as exc:
-            sup.report(exc, ref, self.topic)
-
-    async def _handle_out(self, message: Broadcast) -> None:
-        if self.muted or self.state != "joined":
-            return
-        try:
-            await self.channel.handle_out(message.event or "", message.data)
-        except Exception as exc:
-            self._sup.report(exc, None, self.topic)
-
-    async def leave(self, ref: Ref | None) -> None:
-        try:
-            if self.state == "joined":
-                await self._shutdown("left")
-            self._sup.socket.send_frame(self._sup.wire.unsubscribed(self.topic, ref))
-        finally:
-            self._sup.leaving.pop(self, None)
-
-    async def finish(self) -> None:
-        """Let an unsubscribe in progress complete (its ``leave`` runs once, with ``"left"``)."""
-        runner = self._runner
-        if runner is not None and runner is not asyncio.current_task():
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
-
-    # -- teardown ----------------------------------------------------------------------------
-
-    async def terminate(self, reason: str) -> None:
-        """The socket is going away: stop now, then run ``leave`` if the join had succeeded."""
-        self.muted = True
-        self._mailbox.clear()
-        runner = self._runner
-        if runner is not None and runner is not asyncio.current_task():
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
-        if self.state == "joined":
-            await self._shutdown(reason)
-        else:
-            await self._unsubscribe()
-            self.state = "closed"
-
-    async def _shutdown(self, reason: str) -> None:
-        self.state = "closed"
-        await self._unsubscribe()
-        await self._call_leave(reason)
-
-    async def _unsubscribe(self) -> None:
-        try:
-            await self._sup.hub.unsubscribe(self.topic, self)
-        except Exception:
-            logger.exception("Socket %s: unsubscribing %r from the backend failed", self._sup.socket.id, self.topic)
-
-    async def _call_leave(self, reason: str) -> None:
-        try:
-            await self.channel.leave(reason)
-        except Exception as exc:
-            if reason == "left":
-                self._sup.report(exc, None, self.topic)
-            else:
-                logger.exception("Socket %s: leave(%r) of %r raised", self._sup.socket.id, reason, self.topic)
 
 
 class Supervisor:
@@ -233,6 +54,7 @@ class Supervisor:
         "leaving",
         "limits",
         "router",
+        "send",
         "socket",
         "wire",
     )
@@ -247,6 +69,7 @@ class Supervisor:
         encode_broadcast: Callable[[Broadcast], str] | None = None,
     ) -> None:
         self.socket = socket
+        self.send = socket.send_frame
         self.limits = limits or Limits()
         self.router = router
         self.hub = hub
@@ -258,21 +81,8 @@ class Supervisor:
         self._tasks: dict[asyncio.Task[None], float] = {}  # running actions and their deadlines
         self._deadline_timer: asyncio.TimerHandle | None = None
 
-    def handle(self, raw: str | bytes) -> None:
-        """Dispatch one frame. Never awaits: the reader goes straight back to the socket."""
-        if not self.socket.admit():
-            self.report(LimitExceeded("Rate limit exceeded; frame dropped.", "rate_limited"), None, None)
-            return
-        try:
-            frame = self.wire.decode(raw)
-        except DecodeError as exc:
-            logger.debug("Socket %s: bad frame: %s", self.socket.id, exc.error.message)
-            self.socket.send_frame(self.wire.error(exc.error, ref=exc.ref, channel=exc.channel))
-            return
-        except Exception as exc:
-            logger.exception("Socket %s: the wire format failed to decode a frame", self.socket.id)
-            self.socket.send_frame(self.wire.error(InvalidFrame(f"Undecodable frame: {exc}")))
-            return
+    def handle(self, frame: Inbound) -> None:
+        """Dispatch one decoded frame. Never awaits: the reader goes straight back to the socket."""
         try:
             self._dispatch(frame)
         except Exception as exc:  # a bug of ours must cost one frame, never the socket
@@ -293,7 +103,7 @@ class Supervisor:
         elif kind == "unsubscribe":
             self._unsubscribe(frame)
         else:  # ping
-            self.socket.send_frame(self.wire.pong(frame.ref))
+            self.send(self.wire.pong(frame.ref))
 
     def _action(self, frame: Inbound) -> None:
         route = self.router.get_action(frame.channel)
@@ -336,7 +146,7 @@ class Supervisor:
                 action = route.cls()
                 action.socket = self.socket
                 result = await action.handle(**kwargs)
-            self.socket.send_frame(self.wire.action_result(frame.channel, result, frame.ref))
+            self.send(self.wire.action_result(frame.channel, result, frame.ref))
         except asyncio.CancelledError as exc:
             if exc.args != (_ACTION_TIMEOUT,):
                 raise
@@ -366,7 +176,7 @@ class Supervisor:
     def _unsubscribe(self, frame: Inbound) -> None:
         process = self.joined.pop(frame.channel, None)
         if process is None:
-            self.socket.send_frame(self.wire.unsubscribed(frame.channel, frame.ref))
+            self.send(self.wire.unsubscribed(frame.channel, frame.ref))
             return
         process.muted = True
         self.leaving[process] = None
@@ -376,9 +186,10 @@ class Supervisor:
         self._tasks.pop(task, None)
 
     def forget(self, process: ChannelProcess) -> None:
-        """Drop a process whose join failed (unless a newer one took its topic)."""
+        """Drop a process whose join failed or whose unsubscribe finished (unless a newer one took its topic)."""
         if self.joined.get(process.topic) is process:
             del self.joined[process.topic]
+        self.leaving.pop(process, None)
 
     def report(self, exc: BaseException, ref: Ref | None, channel: str | None) -> None:
         """The one place where an exception becomes an error frame (and a log line)."""
@@ -394,7 +205,7 @@ class Supervisor:
         except Exception:  # the error's own data does not serialize
             logger.exception("Socket %s: cannot encode an error frame", self.socket.id)
             frame = self.wire.error(as_frame_error(RuntimeError(error.message)), ref=ref, channel=channel)
-        self.socket.send_frame(frame)
+        self.send(frame)
 
     async def close(self, reason: str) -> None:
         """Tear down: cancel running actions, then ``leave`` every joined channel once (idempotent)."""

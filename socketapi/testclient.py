@@ -12,13 +12,13 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import itertools
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import anyio
 from starlette.testclient import TestClient as _StarletteTestClient
 from starlette.testclient import WebSocketTestSession
 
@@ -43,7 +43,8 @@ class SocketSession:
     Every helper sends its frame with a fresh ``ref`` and waits for the answer carrying it;
     frames that arrive meanwhile are kept, in order, for the ``receive_*`` calls that want them.
     Each wait gives up after ``timeout`` seconds, so a missing frame fails the test instead of
-    hanging it.
+    hanging it: the session's blocking ``receive_text`` runs in a helper thread, and a read that
+    timed out is picked up by the next wait rather than started twice.
     """
 
     def __init__(self, websocket: WebSocketTestSession, timeout: float = 5.0) -> None:
@@ -51,6 +52,12 @@ class SocketSession:
         self.timeout = timeout
         self._pending: list[Frame] = []
         self._refs = itertools.count(1)
+        self._reader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="socketapi-test-read")
+        self._reading: concurrent.futures.Future[str] | None = None
+
+    def close(self) -> None:
+        """Stop the helper thread (a read still waiting ends when the session closes)."""
+        self._reader.shutdown(wait=False)
 
     @property
     def pending(self) -> list[Frame]:
@@ -79,19 +86,16 @@ class SocketSession:
             self._pending.append(frame)
 
     def _read(self, what: str = "a frame") -> Frame:
-        ws = self.websocket
-        stream = ws._send_rx  # Starlette's queue of frames the app sent
-
-        async def receive_with_timeout() -> Any:
-            with anyio.fail_after(self.timeout):
-                return await stream.receive()
-
+        if self._reading is None:
+            self._reading = self._reader.submit(self.websocket.receive_text)
         try:
-            message = ws.portal.call(receive_with_timeout)
-        except TimeoutError:
+            text = self._reading.result(self.timeout)
+        except concurrent.futures.TimeoutError:
             raise AssertionError(f"no frame within {self.timeout}s while waiting for {what}") from None
-        ws._raise_on_close(message)
-        frame: Frame = json.loads(message["text"])
+        finally:
+            if self._reading.done():
+                self._reading = None
+        frame: Frame = json.loads(text)
         return frame
 
     # -- helpers -----------------------------------------------------------------------------
@@ -150,4 +154,8 @@ class TestClient(_StarletteTestClient):
     @contextlib.contextmanager
     def socket(self, path: str = "/", timeout: float = 5.0, **kwargs: Any) -> Iterator[SocketSession]:
         with self.websocket_connect(path, **kwargs) as websocket:
-            yield SocketSession(websocket, timeout)
+            session = SocketSession(websocket, timeout)
+            try:
+                yield session
+            finally:
+                session.close()

@@ -230,3 +230,7 @@ def test_socket_session_helpers_fail_instead_of_hanging() -> None:
         assert isinstance(socket, SocketSession)
         with pytest.raises(AssertionError, match=r"no frame within 0.2s"):
             socket.receive_push("room:1")
+        # The read that timed out is still the one waiting: the next frame goes to the next wait, once.
+        socket.join("room:1", {"nick": "ann"})
+        assert socket.receive_reply(socket.push("room:1", "count")) == 1
+        assert socket.pending == []

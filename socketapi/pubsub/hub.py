@@ -19,7 +19,6 @@ import uuid
 from collections.abc import AsyncGenerator, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .. import _eager
 from ..exceptions import BackendError
 from .message import Broadcast
 
@@ -32,6 +31,19 @@ if TYPE_CHECKING:
 logger = logging.getLogger("socketapi.pubsub")
 
 T = TypeVar("T")
+
+
+class WriteBacklog:
+    """How many of the hub's subscribers' sockets have a write waiting for their client.
+
+    Each socket's writer counts itself in while a write waits; :meth:`Hub.publish` reads it to
+    decide whether to give the loop a turn. Approximate across threads, which is all it needs.
+    """
+
+    __slots__ = ("waiting",)
+
+    def __init__(self) -> None:
+        self.waiting = 0
 
 
 class _Topic:
@@ -64,6 +76,7 @@ class Hub:
         self._keeper: AsyncGenerator[None, None] | None = None
         self._run = 0
         self._unrelayed = 0
+        self.backlog = WriteBacklog()  # shared with the writers of the sockets this hub serves
 
     @property
     def topics(self) -> dict[str, int]:
@@ -277,7 +290,7 @@ class Hub:
                 )
             else:
                 logger.debug("Broadcast on %r not relayed to other nodes: %s", message.topic, exc)
-        if _eager.backlog.waiting:
+        if self.backlog.waiting:
             # Some socket's write had to wait: let the loop flush it, or a handler broadcasting in
             # a tight loop fills that subscriber's queue (and trips its overflow policy) before
             # the client had any chance to take a frame.

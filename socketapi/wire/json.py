@@ -1,64 +1,22 @@
 """Wire format version 1: the JSON frames of socketapi 0.2.0, plus the opt-in ``ref`` and ping.
 
-This is the only module that knows what a frame looks like. The engine talks to a
-:class:`WireFormat`; another format (Phoenix's, for phoenix.js) is another implementation of it.
+The only module that knows what a v1 frame looks like (SPEC section 1).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pydantic_core import from_json, to_json
 
-from .exceptions import FrameError, InvalidFrame, UnknownMessageType
-from .pubsub.message import Broadcast
-from .types import JSON, Ref
+from ..exceptions import FrameError, InvalidFrame, UnknownMessageType
+from .base import DecodeError, Inbound
+
+if TYPE_CHECKING:
+    from ..pubsub.message import Broadcast
+    from ..types import JSON, Ref
 
 INBOUND_TYPES = frozenset({"action", "subscribe", "unsubscribe", "event", "ping"})
-
-
-@dataclass(slots=True)
-class Inbound:
-    """A decoded client frame, independent of the wire format it came in."""
-
-    type: str
-    channel: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
-    ref: Ref | None = None
-    event: str | None = None
-
-
-class DecodeError(Exception):
-    """A frame that cannot be handled, with whatever of its ``ref``/``channel`` could be read."""
-
-    def __init__(self, error: FrameError, ref: Ref | None = None, channel: str | None = None) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.ref = ref
-        self.channel = channel
-
-
-class WireFormat(Protocol):
-    """Decodes client frames and encodes every frame the server sends."""
-
-    def decode(self, raw: str | bytes) -> Inbound: ...
-
-    def action_result(self, name: str, result: JSON, ref: Ref | None) -> str: ...
-
-    def subscribed(self, topic: str, reply: JSON, ref: Ref | None) -> str: ...
-
-    def unsubscribed(self, topic: str, ref: Ref | None) -> str: ...
-
-    def reply(self, topic: str, event: str, data: JSON, ref: Ref | None) -> str: ...
-
-    def push(self, topic: str, event: str | None, data: JSON) -> str: ...
-
-    def broadcast(self, message: Broadcast) -> str: ...
-
-    def error(self, error: FrameError, *, ref: Ref | None = None, channel: str | None = None) -> str: ...
-
-    def pong(self, ref: Ref | None) -> str: ...
 
 
 def _dumps(obj: Any) -> str:

@@ -1,0 +1,235 @@
+"""One subscriber at runtime: a Channel instance, its ordered mailbox, and its place in the hub.
+
+A process sees the rest of the engine only through :class:`ProcessContext` (in practice its
+socket's supervisor): where to send frames, how to report an error, how to be forgotten, and
+the hub. It never learns which transport or wire format the socket uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from .. import _eager
+from ..exceptions import NotSubscribed
+from ..pubsub import Broadcast
+
+if TYPE_CHECKING:
+    from ..connection import Socket
+    from ..pubsub import Hub
+    from ..settings import OverflowPolicy
+    from ..types import JSON, Ref
+    from ..wire import WireFormat
+    from .route import ChannelRoute
+
+logger = logging.getLogger("socketapi")
+
+State = Literal["joining", "joined", "failed", "closed"]
+Job = tuple[Callable[..., Awaitable[None]], tuple[Any, ...]]
+
+
+class ProcessContext(Protocol):
+    """What a channel process needs of its socket's supervisor."""
+
+    @property
+    def socket(self) -> Socket: ...
+
+    @property
+    def wire(self) -> WireFormat:
+        """Encodes the frames the process sends (never decodes: frames arrive decoded)."""
+
+    @property
+    def hub(self) -> Hub: ...
+
+    @property
+    def encode_broadcast(self) -> Callable[[Broadcast], str]:
+        """The one encoder all subscribers of this wire format share, so a broadcast is encoded once."""
+
+    def send(self, frame: str, overflow: OverflowPolicy | None = None) -> None: ...
+
+    def report(self, exc: BaseException, ref: Ref | None, channel: str | None) -> None:
+        """Turn an exception into an error frame to the client."""
+
+    def forget(self, process: ChannelProcess) -> None:
+        """The process is done (its join failed, or its unsubscribe finished): drop it."""
+
+
+class ChannelProcess:
+    """One subscriber: a Channel instance, its ordered mailbox, and its place in the hub."""
+
+    __slots__ = ("_context", "_draining", "_mailbox", "_runner", "channel", "muted", "route", "state", "topic")
+
+    def __init__(self, context: ProcessContext, route: ChannelRoute, topic: str, params: dict[str, str]) -> None:
+        self._context = context
+        self.route = route
+        self.topic = topic
+        self.state: State = "joining"
+        self.muted = False  # set on unsubscribe: no broadcast reaches a leaving subscriber
+        self._mailbox: list[Job] = []  # short-lived and small: a list costs far less than a deque
+        self._runner: asyncio.Task[None] | None = None
+        self._draining = False
+        channel = self.channel = route.cls()
+        channel.socket = context.socket
+        channel.topic_name = topic
+        channel.params = dict(params)
+        channel._context = self
+
+    # -- mailbox ---------------------------------------------------------------------------
+
+    def submit(self, job: Callable[..., Awaitable[None]], *args: Any) -> None:
+        self._mailbox.append((job, args))
+        if not self._draining:
+            self._draining = True  # set first: a submit made while the drain starts eagerly joins it
+            runner = _eager.spawn(self._drain())
+            if not runner.done():
+                self._runner = runner
+
+    async def _drain(self) -> None:
+        try:
+            while self._mailbox:
+                job, args = self._mailbox.pop(0)
+                await job(*args)
+        finally:
+            self._draining = False
+            self._runner = None
+
+    # -- Subscriber (called by the hub, possibly from another thread) ----------------------
+
+    def deliver(self, message: Broadcast) -> None:
+        # The hot path of every broadcast, once per subscriber: keep it to a few attribute reads.
+        if self.muted or self.state != "joined":
+            return
+        route, context = self.route, self._context
+        if route.intercept and message.event in route.intercept:
+            context.socket.call_soon(lambda: self.submit(self._handle_out, message))
+        else:
+            context.send(message.frame(context.encode_broadcast), route.overflow)
+
+    # -- ChannelContext (called by the Channel instance) -----------------------------------
+
+    async def push(self, event: str | None, data: JSON) -> None:
+        self._context.send(self._context.wire.push(self.topic, event, data), self.route.overflow)
+
+    async def broadcast(self, event: str | None, data: JSON, *, include_self: bool) -> None:
+        message = Broadcast.encode(self.topic, data, event)
+        await self._context.hub.publish(message, exclude=None if include_self else self)
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    async def join(self, data: dict[str, Any], ref: Ref | None) -> None:
+        context, route, channel = self._context, self.route, self.channel
+        if self.state == "joined":  # a repeated subscribe: one subscription, acknowledged again
+            context.send(context.wire.subscribed(self.topic, None, ref))
+            return
+        self.state = "joining"
+        try:
+            kwargs: dict[str, Any] = {}
+            if route.join_plan is not None:
+                raw = {**data, **channel.params}  # the topic's own parameters cannot be overridden
+                error = f"Invalid parameters for action '{self.topic}'"
+                plan = route.join_plan
+                kwargs = plan.validate(raw, error) if plan.simple else await plan.resolve(raw, error, context.socket)
+                for name in route.pattern.params:
+                    if name in kwargs:
+                        channel.params[name] = kwargs[name]
+            reply = await channel.join(**kwargs)
+            frame = context.wire.subscribed(self.topic, reply, ref)
+        except Exception as exc:
+            self.state = "failed"
+            context.forget(self)
+            context.report(exc, ref, self.topic)
+            return
+        try:
+            await context.hub.subscribe(self.topic, self)
+        except Exception as exc:
+            self.state = "failed"
+            context.forget(self)
+            context.report(exc, ref, self.topic)
+            await self._call_leave("error")
+            return
+        self.state = "joined"
+        context.send(frame)
+        try:
+            await channel.after_join()
+        except Exception as exc:
+            context.report(exc, None, self.topic)
+
+    async def handle_in(self, event: str, data: dict[str, Any], ref: Ref | None) -> None:
+        context = self._context
+        try:
+            if self.state != "joined":
+                raise NotSubscribed(self.topic)
+            handler = self.route.events.get(event)
+            if handler is not None:
+                plan, error = handler.plan, f"Invalid parameters for event '{event}'"
+                kwargs = plan.validate(data, error) if plan.simple else await plan.resolve(data, error, context.socket)
+                result = await handler.method(self.channel, **kwargs)
+            else:
+                result = await self.channel.handle_in(event, data)
+            if result is not None:
+                context.send(context.wire.reply(self.topic, event, result, ref))
+        except Exception as exc:
+            context.report(exc, ref, self.topic)
+
+    async def _handle_out(self, message: Broadcast) -> None:
+        if self.muted or self.state != "joined":
+            return
+        try:
+            await self.channel.handle_out(message.event or "", message.data)
+        except Exception as exc:
+            self._context.report(exc, None, self.topic)
+
+    async def leave(self, ref: Ref | None) -> None:
+        try:
+            if self.state == "joined":
+                await self._shutdown("left")
+            self._context.send(self._context.wire.unsubscribed(self.topic, ref))
+        finally:
+            self._context.forget(self)
+
+    async def finish(self) -> None:
+        """Let an unsubscribe in progress complete (its ``leave`` runs once, with ``"left"``)."""
+        runner = self._runner
+        if runner is not None and runner is not asyncio.current_task():
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+
+    # -- teardown ----------------------------------------------------------------------------
+
+    async def terminate(self, reason: str) -> None:
+        """The socket is going away: stop now, then run ``leave`` if the join had succeeded."""
+        self.muted = True
+        self._mailbox.clear()
+        runner = self._runner
+        if runner is not None and runner is not asyncio.current_task():
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+        if self.state == "joined":
+            await self._shutdown(reason)
+        else:
+            await self._unsubscribe()
+            self.state = "closed"
+
+    async def _shutdown(self, reason: str) -> None:
+        self.state = "closed"
+        await self._unsubscribe()
+        await self._call_leave(reason)
+
+    async def _unsubscribe(self) -> None:
+        try:
+            await self._context.hub.unsubscribe(self.topic, self)
+        except Exception:
+            logger.exception("Socket %s: unsubscribing %r from the backend failed", self._context.socket.id, self.topic)
+
+    async def _call_leave(self, reason: str) -> None:
+        try:
+            await self.channel.leave(reason)
+        except Exception as exc:
+            if reason == "left":
+                self._context.report(exc, None, self.topic)
+            else:
+                logger.exception("Socket %s: leave(%r) of %r raised", self._context.socket.id, reason, self.topic)

@@ -1,0 +1,212 @@
+"""What every server transport shares: the app's side of a connection, the handshake rules, the input limits.
+
+A transport owns the connection whole (handshake, read loop, writer, teardown) and does the
+server-specific part itself: how frames are read and written. Everything else it needs is
+here, so a second transport (one that speaks to the server without ASGI) adds I/O only:
+
+- :class:`Endpoint`: what all connections of one app share (router, hub, limits, the
+  ``on_connect`` hook, the live supervisors that shutdown and stats see);
+- :func:`origin_allowed` and :func:`choose_subprotocol`: the handshake's rules;
+- :class:`Session`: one accepted connection, from its first frame to its teardown: the input
+  limits (size, rate, idle), decoding with the connection's wire format, and the supervisor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from ..connection import (
+    WS_1001_GOING_AWAY,
+    WS_1008_POLICY_VIOLATION,
+    WS_1009_MESSAGE_TOO_BIG,
+    Link,
+    Socket,
+)
+from ..exceptions import ConnectRefused, InvalidFrame, LimitExceeded
+from ..supervisor import Supervisor
+from ..wire import DecodeError
+
+if TYPE_CHECKING:
+    from starlette.websockets import WebSocket
+
+    from ..pubsub import Broadcast, Hub
+    from ..router import Router
+    from ..settings import Limits
+    from ..types import Scope
+    from ..wire import WireFormat
+
+logger = logging.getLogger("socketapi")
+
+ConnectHook = Callable[["WebSocket"], Awaitable[dict[str, Any] | None]]
+
+
+@dataclass(eq=False)
+class Endpoint:
+    """What every connection of one app shares, whatever its transport or wire format."""
+
+    router: Router
+    hub: Hub
+    limits: Limits
+    on_connect: ConnectHook | None = None
+    accepting: bool = True  # False once a shutdown began: new sockets are refused
+    supervisors: set[Supervisor] = field(default_factory=set)  # live connections, until their teardown is over
+    serving: set[asyncio.Task[Any]] = field(default_factory=set)  # the tasks serving them (shutdown waits)
+
+
+def origin_allowed(headers: Mapping[str, str], limits: Limits) -> bool:
+    """The ``Origin`` check of the handshake (cross-site WebSocket hijacking)."""
+    origin = headers.get("origin")
+    if origin is None:
+        return True  # not a browser: origin checks protect browsers' users only
+    allowed = limits.allowed_origins
+    if allowed is not None:
+        return "*" in allowed or origin.rstrip("/") in allowed
+    host = headers.get("host", "")
+    return urlsplit(origin).netloc.lower() == host.lower()
+
+
+def choose_subprotocol(offered: list[str], limits: Limits) -> str | None:
+    """The first of the app's subprotocols (in its order of preference) that the client offered."""
+    return next((p for p in limits.subprotocols if p in offered), None)
+
+
+async def run_connect_hook(endpoint: Endpoint, websocket: WebSocket) -> dict[str, Any] | None:
+    """The socket's assigns, or ``None`` if it must be refused (shutting down, origin, ``on_connect``)."""
+    if not endpoint.accepting:
+        return None
+    if not origin_allowed(websocket.headers, endpoint.limits):
+        logger.info("Refused a socket from origin %r", websocket.headers.get("origin"))
+        return None
+    if endpoint.on_connect is None:
+        return {}
+    try:
+        assigns = await endpoint.on_connect(websocket)
+    except ConnectRefused as exc:
+        logger.info("on_connect refused a socket: %s", exc.reason)
+        return None
+    except Exception:
+        logger.exception("on_connect raised; refusing the socket")
+        return None
+    return dict(assigns or {})
+
+
+class Session:
+    """One accepted connection, independent of the server: the input limits, decoding, the supervisor, teardown.
+
+    The transport calls :meth:`start` once accepted, :meth:`receive` with each data frame,
+    :meth:`touch` on any other sign of life it sees, and :meth:`end` once the connection is gone.
+    """
+
+    __slots__ = (
+        "_idle_timer",
+        "_loop",
+        "_max_size",
+        "_strikes",
+        "_tokens",
+        "endpoint",
+        "last_seen",
+        "socket",
+        "supervisor",
+        "wire",
+    )
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        wire: WireFormat,
+        encode_broadcast: Callable[[Broadcast], str],
+        scope: Scope,
+        link: Link,
+        assigns: dict[str, Any],
+    ) -> None:
+        limits = endpoint.limits
+        self.endpoint = endpoint
+        self.wire = wire
+        self.socket = Socket(scope, link, limits, endpoint.hub.backlog)
+        self.socket.assigns.update(assigns)
+        self.supervisor = Supervisor(self.socket, endpoint.router, endpoint.hub, wire, limits, encode_broadcast)
+        self._loop = asyncio.get_running_loop()
+        self._max_size = limits.max_frame_size
+        self.last_seen = self._loop.time()
+        self._tokens = float(limits.rate_limit[1]) if limits.rate_limit else 0.0
+        self._strikes = 0
+        self._idle_timer: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        self.endpoint.supervisors.add(self.supervisor)
+        timeout = self.endpoint.limits.idle_timeout
+        if timeout is not None:
+            self._idle_timer = self._loop.call_later(timeout, self._check_idle)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def receive(self, raw: str | bytes) -> None:
+        """One data frame from the client: check it against the limits, decode it, dispatch it."""
+        max_size = self._max_size
+        if len(raw) > max_size // 4 and len(raw if isinstance(raw, bytes) else raw.encode()) > max_size:
+            logger.info("Socket %s: frame of %d chars over the %d-byte limit", self.socket.id, len(raw), max_size)
+            self.socket.close(WS_1009_MESSAGE_TOO_BIG, "Frame too large", cause="too_big")
+            return
+        if not self._admit():
+            self.supervisor.report(LimitExceeded("Rate limit exceeded; frame dropped.", "rate_limited"), None, None)
+            return
+        wire = self.wire
+        try:
+            frame = wire.decode(raw)
+        except DecodeError as exc:
+            logger.debug("Socket %s: bad frame: %s", self.socket.id, exc.error.message)
+            self.socket.send_frame(wire.error(exc.error, ref=exc.ref, channel=exc.channel))
+            return
+        except Exception as exc:
+            logger.exception("Socket %s: the wire format failed to decode a frame", self.socket.id)
+            self.socket.send_frame(wire.error(InvalidFrame(f"Undecodable frame: {exc}")))
+            return
+        self.supervisor.handle(frame)
+
+    def _admit(self) -> bool:
+        """Record a client frame: refresh the idle clock and take a rate-limit token if limited."""
+        now = self._loop.time()
+        rate_limit = self.endpoint.limits.rate_limit
+        if rate_limit is not None:
+            rate, burst = rate_limit
+            self._tokens = min(float(burst), self._tokens + (now - self.last_seen) * rate)
+        self.last_seen = now
+        if rate_limit is None:
+            return True
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        self._strikes += 1
+        if self._strikes >= self.endpoint.limits.rate_limit_strikes:
+            logger.warning("Socket %s: rate limit exceeded %d times; closing it", self.socket.id, self._strikes)
+            self.socket.close(WS_1008_POLICY_VIOLATION, "Rate limit exceeded", cause="rate_limit")
+        return False
+
+    def _check_idle(self) -> None:
+        timeout = self.endpoint.limits.idle_timeout
+        if timeout is None or self.socket.closed:
+            return
+        idle = self._loop.time() - self.last_seen
+        if idle >= timeout:
+            logger.info("Socket %s: no frame for %.0fs; closing it", self.socket.id, idle)
+            self.socket.close(WS_1001_GOING_AWAY, "Idle timeout", cause="idle")
+        else:
+            self._idle_timer = self._loop.call_later(timeout - idle, self._check_idle)
+
+    # -- teardown ----------------------------------------------------------------------------
+
+    async def end(self) -> None:
+        """The connection is gone: cancel actions, run ``leave`` hooks, stop the writer (idempotent)."""
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        try:
+            await self.supervisor.close(self.socket.close_cause or "closed")
+            await self.socket.stop()
+        finally:
+            self.endpoint.supervisors.discard(self.supervisor)  # counted until its teardown is over
