@@ -22,6 +22,8 @@ takes minutes on two cores, and its figures depend on how busy the machine is on
 from __future__ import annotations
 
 import argparse
+import ast
+import difflib
 import json
 import os
 import re
@@ -86,6 +88,9 @@ def prepare(modules: list[str], tests: list[str], keep: bool) -> None:
         "also_copy": [name for name in EXTRA if (ROOT / name).exists()],
         "only_mutate": modules,
         "pytest_add_cli_args": ["-p", "no:cacheprovider", "-x", "-q"],
+        # A mutant whose tests run this many times longer than unmutated is a hang: killed.
+        "timeout_multiplier": 4.0,
+        "timeout_constant": 2.0,
         "pytest_add_cli_args_test_selection": tests,
     }
     lines = ["", "[tool.mutmut]"] + [f"{key} = {json.dumps(value)}" for key, value in config.items()]
@@ -148,6 +153,41 @@ def diffs(names: list[str]) -> dict[str, str]:
     return found
 
 
+def only_log_text(name: str) -> bool:
+    """Whether the mutant changes nothing but the arguments of a ``logger.*(...)`` call (its wording).
+
+    Such a mutant changes what a log line says, never what a client, a subscriber or another
+    node sees; the log *levels* the docs promise are tested, the wording is not. They are
+    reported apart and counted as equivalent.
+    """
+    module_name, _, mutant = name.rpartition(".")
+    path = WORK / "mutants" / (module_name.replace(".", "/") + ".py")
+    tree = ast.parse(path.read_text())
+    functions = {node.name: node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+    original = functions.get(mutant.split("__mutmut_")[0] + "__mutmut_orig")
+    mutated = functions.get(mutant)
+    if original is None or mutated is None:
+        return False
+    source = path.read_text().splitlines()
+    before = source[original.lineno - 1 : original.end_lineno]
+    after = source[mutated.lineno - 1 : mutated.end_lineno]
+    changed = set()
+    matcher = difflib.SequenceMatcher(a=before[1:], b=after[1:], autojunk=False)  # the def lines differ by name
+    for tag, i1, i2, _, _ in matcher.get_opcodes():
+        if tag != "equal":
+            changed.update(range(original.lineno + 1 + i1, original.lineno + 1 + max(i2, i1 + 1)))
+    log_lines = set()
+    for node in ast.walk(original):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "logger"
+        ):
+            log_lines.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+    return bool(changed) and changed <= log_lines
+
+
 def changed_lines(diff: str) -> str:
     """The mutant in one line: what it removed → what it put instead."""
     removed = [line[1:].strip() for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
@@ -163,15 +203,18 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="reuse .mutation/ (mutmut skips mutants it checked)")
     parser.add_argument("--markdown", action="store_true", help="print the survivors as a Markdown list")
     parser.add_argument("--no-diffs", action="store_true", help="list the survivors without their diffs")
+    parser.add_argument("--report", action="store_true", help="only report the last run's results in .mutation/")
     args = parser.parse_args()
 
     modules = engine_modules(args.modules or list(ENGINE))
     tests = fast_test_files()
     print(f"mutating {len(modules)} module(s): {', '.join(modules)}")
     print(f"with {len(tests)} in-process test file(s); out-of-process ones are left out")
-    prepare(modules, tests, args.keep)
     started = time.monotonic()
-    finished = run_mutmut(args.jobs, args.time_limit)
+    finished = True
+    if not args.report:
+        prepare(modules, tests, args.keep)
+        finished = run_mutmut(args.jobs, args.time_limit)
     elapsed = time.monotonic() - started
     results = verdicts()
     if not any(status != "not checked" for found in results.values() for status in found.values()):
@@ -181,30 +224,46 @@ def main() -> int:
 
     total_counts: Counter[str] = Counter()
     survivors: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    print(f"\n{'module':40} {'mutants':>8} {'killed':>8} {'score':>7}   other verdicts")
+    log_only: dict[str, int] = Counter()
+    print(f"\n{'module':40} {'mutants':>8} {'killed':>8} {'log text':>9} {'score':>7}   other verdicts")
     for module, by_name in results.items():
         counts = Counter(by_name.values())
         total_counts.update(counts)
         killed = sum(counts[s] for s in KILLED)
-        others = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if s not in KILLED)
-        score = 100 * killed / len(by_name) if by_name else 100.0
-        print(f"{module:40} {len(by_name):>8} {killed:>8} {score:>6.1f}%   {others}")
         for name, status in by_name.items():
-            if status not in KILLED:
+            if status in KILLED:
+                continue
+            if status != "not checked" and only_log_text(name):
+                log_only[module] += 1
+            else:
                 survivors[module].append((name, status))
+        others = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if s not in KILLED)
+        scored = len(by_name) - log_only[module]
+        score = 100 * killed / scored if scored else 100.0
+        print(f"{module:40} {len(by_name):>8} {killed:>8} {log_only[module]:>9} {score:>6.1f}%   {others}")
     total = sum(total_counts.values())
     killed = sum(total_counts[s] for s in KILLED)
-    print(f"{'all':40} {total:>8} {killed:>8} {100 * killed / total:>6.1f}%")
-    print(f"\nmutation score: {killed}/{total} = {100 * killed / total:.1f}% killed, in {elapsed:.0f}s")
+    logs = sum(log_only.values())
+    print(f"{'all':40} {total:>8} {killed:>8} {logs:>9} {100 * killed / (total - logs):>6.1f}%")
+    print(
+        f"\nmutation score: {killed}/{total - logs} = {100 * killed / (total - logs):.1f}% killed "
+        f"({logs} mutants that change only a log line's wording set aside; "
+        f"{100 * killed / total:.1f}% of all {total}), in {elapsed:.0f}s"
+    )
     if not finished:
         print(f"stopped by the {args.time_limit:.0f}s time limit: mutants still 'not checked' count as survivors")
 
-    names = [name for found in survivors.values() for name, _ in found]
+    names = [name for found in survivors.values() for name, status in found if status != "not checked"]
     shown = {} if args.no_diffs else diffs(names)
-    print(f"\n{len(names)} survivor(s):")
+    print(f"\n{sum(len(f) for f in survivors.values())} survivor(s):")
     for module, found in survivors.items():
         print(f"\n{module}" if not args.markdown else f"\n`{module}`\n")
+        unchecked = [name for name, status in found if status == "not checked"]
+        if unchecked:
+            print(f"  ({len(unchecked)} not checked before the time limit)")
         for name, status in found:
+            if status == "not checked":
+                continue
             short = name.split(".")[-1].replace("ǁ", ".").removeprefix("x.").removeprefix("x_")
             diff = shown.get(name, "")
             if args.markdown:
