@@ -97,12 +97,12 @@ def prepare(modules: list[str], tests: list[str], keep: bool) -> None:
     (WORK / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text() + "\n".join(lines) + "\n")
 
 
-def run_mutmut(jobs: int, time_limit: float) -> bool:
-    """Run mutmut in the scratch copy; ``False`` if the time limit stopped it first."""
+def run_mutmut(jobs: int, time_limit: float, names: list[str] | None = None) -> bool:
+    """Run mutmut in the scratch copy (only ``names`` if given); ``False`` if the time limit stopped it."""
     env = {**os.environ, "HYPOTHESIS_PROFILE": "ci"}
-    log = (WORK / "mutmut.log").open("wb")
+    log = (WORK / "mutmut.log").open("ab" if names else "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs)],
+        [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *(names or [])],
         cwd=WORK,
         env=env,
         stdout=log,
@@ -204,6 +204,11 @@ def main() -> int:
     parser.add_argument("--markdown", action="store_true", help="print the survivors as a Markdown list")
     parser.add_argument("--no-diffs", action="store_true", help="list the survivors without their diffs")
     parser.add_argument("--report", action="store_true", help="only report the last run's results in .mutation/")
+    parser.add_argument(
+        "--rerun-survivors",
+        action="store_true",
+        help="test the last run's survivors again, against the tests as they are now (implies --keep)",
+    )
     args = parser.parse_args()
 
     modules = engine_modules(args.modules or list(ENGINE))
@@ -212,7 +217,12 @@ def main() -> int:
     print(f"with {len(tests)} in-process test file(s); out-of-process ones are left out")
     started = time.monotonic()
     finished = True
-    if not args.report:
+    if args.rerun_survivors:
+        again = [n for found in verdicts().values() for n, status in found.items() if status not in KILLED]
+        print(f"testing {len(again)} survivor(s) of the last run again")
+        prepare(modules, tests, keep=True)
+        finished = run_mutmut(args.jobs, args.time_limit, again)
+    elif not args.report:
         prepare(modules, tests, args.keep)
         finished = run_mutmut(args.jobs, args.time_limit)
     elapsed = time.monotonic() - started
