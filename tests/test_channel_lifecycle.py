@@ -5,15 +5,18 @@ Everything is observed as a client sees it (frames) or as the app sees it (its h
 
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 
-from socketapi import Channel, JoinRefused, SocketAPI, on_event
+from socketapi import Channel, Depends, JoinRefused, SocketAPI, on_event
+from socketapi.connection import Socket
 from socketapi.exceptions import BackendError, FrameError
 from socketapi.pubsub import InMemoryBackend
 from socketapi.testclient import TestClient
+from tests.live import RawSocket, live
 
 calls: list[str] = []
 
@@ -99,8 +102,54 @@ class Broken(Channel):
         calls.append(f"broken leave {reason}")
 
 
-app = SocketAPI(pubsub=RefusingBackend(), action_timeout=0.3)
-app.register(Flaky, Noisy, Quiet, Censored, Refusing, Broken)
+gates: dict[str, asyncio.Event] = {}
+
+
+def gate(name: str) -> asyncio.Event:
+    return gates.setdefault(name, asyncio.Event())
+
+
+def nickname(socket: Socket) -> str:
+    return str(socket.assigns.setdefault("nick", f"guest-{socket.id[:4]}"))
+
+
+class Gated(Channel):
+    """Its 'hold' event and its leave wait for a gate: a subscriber with work in progress."""
+
+    topic = "gated"
+
+    @on_event("hold")
+    async def hold(self) -> str:
+        await gate("hold").wait()
+        return "held"
+
+    @on_event("whoami")
+    async def whoami(self, nick: Annotated[str, Depends(nickname)], suffix: str = "") -> str:
+        return nick + suffix
+
+    async def leave(self, reason: str) -> None:
+        calls.append(f"gated leave {reason} started")
+        await gate("leave").wait()
+        calls.append(f"gated leave {reason} done")
+
+
+app = SocketAPI(pubsub=RefusingBackend(), action_timeout=0.3, max_channels=2)
+app.register(Flaky, Noisy, Quiet, Censored, Refusing, Broken, Gated)
+
+
+@app.action("open")
+async def open_gate(name: str) -> None:
+    gate(name).set()
+
+
+@app.action("announce")
+async def announce(text: str) -> None:
+    await app.broadcast("gated", {"text": text})
+
+
+@app.action("sockets")
+async def sockets() -> int:
+    return app.socket_count
 
 
 @app.action("sleep")
@@ -122,6 +171,14 @@ client = TestClient(app)
 @pytest.fixture(autouse=True)
 def fresh_calls() -> None:
     calls.clear()
+    gates.clear()
+
+
+def call(ws: Any, action: str, **data: Any) -> Any:
+    ws.send_json({"type": "action", "channel": action, "data": data, "ref": action})
+    while (answer := ws.receive_json()).get("ref") != action:
+        pass
+    return answer.get("data")
 
 
 def wait_for_calls(expected: list[str]) -> None:
@@ -248,3 +305,90 @@ def test_hidden_error_details_hide_handler_exceptions_only(hide: bool, message: 
         assert ws.receive_json() == {"type": "error", "message": message}
         ws.send_json({"type": "subscribe", "channel": "flaky", "data": {"attempt": "x"}})
         assert ws.receive_json()["message"] == "Invalid parameters for action 'flaky'"  # ours: always told
+
+
+def test_unsubscribing_from_a_channel_never_joined_answers_with_the_ref() -> None:
+    with client.websocket_connect("/") as ws:
+        ws.send_json({"type": "unsubscribe", "channel": "quiet", "ref": 9})
+        assert ws.receive_json() == {"type": "unsubscribed", "channel": "quiet", "ref": 9}
+
+
+def test_failed_joins_do_not_count_against_max_channels() -> None:
+    with client.websocket_connect("/") as ws:
+        for attempt in (1, 1, 1):  # three failed joins of one topic ...
+            ws.send_json({"type": "subscribe", "channel": "flaky", "data": {"attempt": attempt}})
+            assert ws.receive_json()["type"] == "error"
+        for topic in ("quiet", "censored"):  # ... leave room for max_channels=2 others
+            ws.send_json({"type": "subscribe", "channel": topic})
+            assert ws.receive_json() == {"type": "subscribed", "channel": topic}
+        ws.send_json({"type": "subscribe", "channel": "gated", "ref": 1})
+        assert ws.receive_json()["code"] == "too_many_channels"
+
+
+def test_no_broadcast_reaches_a_subscriber_once_it_asked_to_leave() -> None:
+    with client.websocket_connect("/") as ws, client.websocket_connect("/") as other:
+        ws.send_json({"type": "subscribe", "channel": "gated"})
+        assert ws.receive_json()["type"] == "subscribed"
+        ws.send_json({"type": "event", "channel": "gated", "event": "hold", "ref": "h"})  # busy ...
+        ws.send_json({"type": "unsubscribe", "channel": "gated", "ref": "u"})  # ... so this waits its turn
+        ws.send_json({"type": "ping", "ref": "p"})
+        assert ws.receive_json() == {"type": "pong", "ref": "p"}  # the unsubscribe frame was read
+        call(other, "announce", text="after the unsubscribe")
+        call(other, "open", name="hold")
+        call(other, "open", name="leave")
+        assert ws.receive_json() == {
+            "type": "reply",
+            "channel": "gated",
+            "event": "hold",
+            "status": "ok",
+            "data": "held",
+            "ref": "h",
+        }
+        assert ws.receive_json() == {"type": "unsubscribed", "channel": "gated", "ref": "u"}
+        ws.send_json({"type": "ping", "ref": "q"})
+        assert ws.receive_json() == {"type": "pong", "ref": "q"}  # and no data frame came in between
+
+
+def test_a_disconnect_waits_for_an_unsubscribe_in_progress_and_runs_leave_once() -> None:
+    own = SocketAPI()
+    own.register(Gated)
+    own.action("open")(open_gate)
+
+    @own.action("sockets")
+    async def count() -> int:
+        return own.socket_count
+
+    def ask(ws: RawSocket, action: str, **data: Any) -> Any:
+        ws.send({"type": "action", "channel": action, "data": data, "ref": action})
+        return ws.receive().get("data")
+
+    with live(own) as server:
+        ws = RawSocket(server.port)
+        ws.send({"type": "subscribe", "channel": "gated"})
+        assert ws.receive() == {"type": "subscribed", "channel": "gated"}
+        ws.send({"type": "unsubscribe", "channel": "gated"})
+        wait_for_calls(["gated leave left started"])
+        ws.close()  # gone while its leave runs
+        observer = RawSocket(server.port)
+        time.sleep(0.2)
+        assert ask(observer, "sockets") == 2  # its teardown waits for the leave in progress ...
+        ask(observer, "open", name="leave")
+        wait_for_calls(["gated leave left started", "gated leave left done"])  # ... which runs once, "left"
+        deadline = time.monotonic() + 5
+        while ask(observer, "sockets") != 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ask(observer, "sockets") == 1
+        observer.close()
+
+
+def test_event_handlers_get_dependencies_and_the_socket() -> None:
+    with client.websocket_connect("/") as ws:
+        ws.send_json({"type": "subscribe", "channel": "gated"})
+        assert ws.receive_json()["type"] == "subscribed"
+        ws.send_json({"type": "event", "channel": "gated", "event": "whoami", "data": {"suffix": "!"}, "ref": 1})
+        answer = ws.receive_json()
+        assert answer["data"].startswith("guest-")
+        assert answer["data"].endswith("!")
+        ws.send_json({"type": "event", "channel": "gated", "event": "whoami", "data": {"suffix": 5}, "ref": 2})
+        assert ws.receive_json()["code"] == "invalid_params"
+        gate("leave").set()
