@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from socketapi import Channel, SocketAPI
+from socketapi import Channel, SocketAPI, on_event
 from tests.live import RawSocket, live, wait_until
 
 MiB = 1024 * 1024
@@ -32,6 +32,13 @@ def make_app(**limits: Any) -> tuple[SocketAPI, list[str]]:
     class Ticker(Channel):
         topic = "ticker"
         overflow = "drop_oldest"
+
+        @on_event("spam")
+        async def spam(self, count: int, size: int = 0) -> None:
+            """``count`` pushes to this subscriber only: they follow the channel's overflow policy too."""
+            pad = "x" * size
+            for i in range(count):
+                await self.push("tick", {"n": i, "pad": pad})
 
         async def leave(self, reason: str) -> None:
             reasons.append(reason)
@@ -92,11 +99,15 @@ def test_a_stuck_socket_is_closed_with_1013_when_its_queue_is_full(limits: dict[
         bystander.close()
 
 
-def test_a_drop_oldest_channel_keeps_a_stuck_subscriber_and_the_newest_frames() -> None:
+@pytest.mark.parametrize("how", ["broadcast", "push"])
+def test_a_drop_oldest_channel_keeps_a_stuck_subscriber_and_the_newest_frames(how: str) -> None:
     app, reasons = make_app(max_queue=8, max_queue_bytes=1 * MiB)
     with live(app, sndbuf=4096) as server:
         stuck = join(server.port, "ticker")
-        flood(server.port, "ticker", 2000, 100)
+        if how == "broadcast":
+            flood(server.port, "ticker", 2000, 100)
+        else:
+            stuck.send({"type": "event", "channel": "ticker", "event": "spam", "data": {"count": 2000, "size": 100}})
         stuck.send({"type": "unsubscribe", "channel": "ticker", "ref": "bye"})  # not droppable: it must arrive
         frames = []
         while (frame := stuck.receive())["type"] == "data":
