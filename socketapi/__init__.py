@@ -15,11 +15,13 @@ from .exceptions import (
     JoinRefused,
     LimitExceeded,
     NotSubscribed,
+    RelayError,
     SocketAPIError,
     UnknownAction,
     UnknownChannel,
     UnknownEvent,
 )
+from .mount import SocketMount
 from .params import Depends, RequiredOnSubscribe
 from .pubsub import InMemoryBackend, PubSubBackend
 from .router import Router
@@ -45,11 +47,13 @@ __all__ = [
     "Limits",
     "NotSubscribed",
     "PubSubBackend",
+    "RelayError",
     "RequiredOnSubscribe",
     "Router",
     "Socket",
     "SocketAPI",
     "SocketAPIError",
+    "SocketMount",
     "UnknownAction",
     "UnknownChannel",
     "UnknownEvent",

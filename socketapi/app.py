@@ -16,11 +16,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from . import relay
 from .actions import Action
 from .channels import Channel, ChannelFunction
 from .connection import WS_1001_GOING_AWAY
+from .exceptions import RelayError
 from .pubsub import Broadcast, Hub, InMemoryBackend, PubSubBackend, backend_from_url
 from .router import Router
 from .settings import Limits, OverflowPolicy
@@ -40,6 +42,14 @@ class SocketAPI(Starlette):
     """A WebSocket API: actions and channels multiplexed over one socket at ``path``.
 
     Args:
+        host, port: where the server listens, as in 0.2.0: a script that imports the app and
+            broadcasts without serving reaches the server there (see docs/scaling.md);
+            ``socketapi run`` serves there by default.
+        broadcast_allowed_hosts: source addresses allowed to hand broadcasts in from outside
+            (``None`` or ``"*"`` for any); a signature is required as well, whatever the address.
+        broadcast_secret: the key that signs broadcasts from outside, for workers on other
+            machines (or ``SOCKETAPI_BROADCAST_SECRET``); by default the server creates one at
+            startup in a file only its user can read.
         pubsub: the backend that carries broadcasts between processes: an instance, or a
             URL (``"memory://"``, ``"redis://host:6379"``); defaults to
             :class:`InMemoryBackend` (one process, no service needed).
@@ -55,7 +65,11 @@ class SocketAPI(Starlette):
 
     def __init__(
         self,
+        host: str = "localhost",
+        port: int = 8000,
+        broadcast_allowed_hosts: Sequence[str] | None = ("127.0.0.1", "::1", "localhost"),
         *,
+        broadcast_secret: str | bytes | None = None,
         pubsub: PubSubBackend | str | None = None,
         path: str = "/",
         on_connect: ConnectHook | None = None,
@@ -72,6 +86,9 @@ class SocketAPI(Starlette):
         rate_limit: tuple[float, int] | None = Limits.rate_limit,
         rate_limit_strikes: int = Limits.rate_limit_strikes,
         action_timeout: float | None = Limits.action_timeout,
+        max_inflight: int = Limits.max_inflight,
+        max_inflight_bytes: int = Limits.max_inflight_bytes,
+        close_timeout: float = Limits.close_timeout,
         hide_error_details: bool = Limits.hide_error_details,
         shutdown_timeout: float = Limits.shutdown_timeout,
         subprotocols: Sequence[str] = Limits.subprotocols,
@@ -87,20 +104,32 @@ class SocketAPI(Starlette):
             rate_limit=rate_limit,
             rate_limit_strikes=rate_limit_strikes,
             action_timeout=action_timeout,
+            max_inflight=max_inflight,
+            max_inflight_bytes=max_inflight_bytes,
+            close_timeout=close_timeout,
             hide_error_details=hide_error_details,
             shutdown_timeout=shutdown_timeout,
             subprotocols=tuple(subprotocols),
         )
         self.path = path
+        self.server_host = host  # 0.2.0's names (Starlette's own `host` is a method)
+        self.server_port = port
+        self.broadcast_allowed_hosts = tuple(broadcast_allowed_hosts) if broadcast_allowed_hosts is not None else None
         self.endpoints = Router(broadcaster=self)
         if isinstance(pubsub, str):
             pubsub = backend_from_url(pubsub)
-        self.hub = Hub(pubsub if pubsub is not None else InMemoryBackend())
+        self._broadcast_secret = broadcast_secret
+        self.hub = Hub(
+            pubsub if pubsub is not None else InMemoryBackend(),
+            outside=relay.OutsideRelay(host, port, broadcast_secret),
+        )
+        self._relay_verifier = relay.Verifier(self.broadcast_allowed_hosts)
         self.graceful_shutdown = graceful_shutdown
         self._endpoint = Endpoint(self.endpoints, self.hub, self.limits, on_connect)
         self._sockets: dict[str, ASGITransport] = {}  # WebSocket path -> the transport serving it
         self._shutting_down = False
-        super().__init__(debug=debug, routes=list(routes or []), lifespan=self._lifespan)
+        relay_route = Route(relay.PATH, relay.endpoint(self._relay_verifier, self.hub.publish), methods=["POST"])
+        super().__init__(debug=debug, routes=[relay_route, *(routes or [])], lifespan=self._lifespan)
         self.add_socket(path, JSONWire())
 
     def add_socket(self, path: str, wire: WireFormat) -> None:
@@ -225,7 +254,9 @@ class SocketAPI(Starlette):
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        self.hub.serving = True  # also when an outer app runs this lifespan for a mounted socket
         await self.hub.start()
+        key_file = self._open_relay()
         restore = self._chain_signal_handlers() if self.graceful_shutdown else (lambda: None)
         try:
             yield
@@ -233,10 +264,29 @@ class SocketAPI(Starlette):
             restore()
             await self.shutdown()
             await self.hub.stop()
+            if key_file is not None:
+                key_file.remove()
+
+    def _open_relay(self) -> relay.KeyFile | None:
+        """Set the key broadcasts from outside are signed with; the key file written, if any."""
+        secret = relay.explicit_secret(self._broadcast_secret)
+        if secret is not None:
+            self._relay_verifier.key = secret
+            return None
+        if self.hub.backend.reaches_other_processes:
+            return None  # scripts broadcast through the broker
+        try:
+            key_file = relay.KeyFile(self.server_host, self.server_port)
+        except (OSError, RelayError) as exc:
+            logger.warning("Broadcasts from scripts will not reach this server: no key file (%s)", exc)
+            return None
+        self._relay_verifier.key = key_file.key
+        return key_file
 
     # -- serving -------------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.hub.serving = True  # this process serves the app: its broadcasts are delivered here
         if scope["type"] == "websocket" and not self.user_middleware and not scope.get("root_path"):
             transport = self._sockets.get(scope["path"])
             if transport is not None:

@@ -19,7 +19,7 @@ from .settings import Limits, OverflowPolicy
 
 if TYPE_CHECKING:
     from .pubsub.hub import WriteBacklog
-    from .types import Scope
+    from .types import LeaveReason, Scope
 
 logger = logging.getLogger("socketapi")
 
@@ -28,8 +28,6 @@ WS_1001_GOING_AWAY = 1001
 WS_1008_POLICY_VIOLATION = 1008
 WS_1009_MESSAGE_TOO_BIG = 1009
 WS_1013_TRY_AGAIN_LATER = 1013
-
-FLUSH_GRACE = 5.0  # seconds a closing socket's client gets to take the frames queued before the close
 
 
 class Link(Protocol):
@@ -59,6 +57,7 @@ class Socket:
 
     __socketapi_inject__ = "socket"
     __slots__ = (
+        "_abort_timer",
         "_backlog",
         "_close_code",
         "_close_reason",
@@ -72,10 +71,13 @@ class Socket:
         "_send_text",
         "_start",
         "_thread",
+        "aborted",
         "assigns",
         "close_cause",
         "closed",
         "id",
+        "on_abort",
+        "on_closing",
         "scope",
     )
 
@@ -83,7 +85,7 @@ class Socket:
         self.id = uuid.uuid4().hex[:12]
         self.scope = scope
         self.assigns: dict[str, Any] = {}
-        self.close_cause: str | None = None  # why the server closed it: "overflow", "idle", "shutdown", ...
+        self.close_cause: LeaveReason | None = None  # why the server closed it: "overflow", "idle", "shutdown", ...
         self._link = link
         self._send_text = link.send_text
         self._start = _eager.start if link.eager else _eager.start_task
@@ -99,7 +101,16 @@ class Socket:
         self._closer: asyncio.Task[None] | None = None
         self._close_code: int | None = None
         self._close_reason = ""
-        self.closed = False
+        self._abort_timer: asyncio.TimerHandle | None = None
+        self.closed = False  # nothing more can be written: the close was written, or the connection is gone
+        self.aborted = False  # the close could not be written within close_timeout: the connection was abandoned
+        self.on_closing: Callable[[], None] | None = None  # the transport's: the server decided to close
+        self.on_abort: Callable[[], None] | None = None  # the transport's: drop the connection now
+
+    @property
+    def closing(self) -> bool:
+        """Whether the server decided to close this socket (or it is gone): its frames are no longer handled."""
+        return self._close_code is not None or self.closed
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -201,29 +212,35 @@ class Socket:
         return len(queue) < limits.max_queue and self._queued_chars + room <= limits.max_queue_bytes
 
     def close(
-        self, code: int = WS_1000_NORMAL_CLOSURE, reason: str = "", *, cause: str | None = None, flush: bool = True
+        self,
+        code: int = WS_1000_NORMAL_CLOSURE,
+        reason: str = "",
+        *,
+        cause: LeaveReason | None = None,
+        flush: bool = True,
     ) -> None:
         """Close the socket with ``code``, even if the client stopped reading.
 
         With ``flush`` the frames already queued go first (the answers a client should see before
-        the close), unless the client does not take them within a few seconds; without it they
-        are dropped and a write in progress is abandoned.
+        the close); without it they are dropped and a write in progress is abandoned. Either way,
+        if the close frame is not written within ``close_timeout`` seconds (the client does not
+        read), the connection is abandoned (:attr:`aborted`).
         """
         if self._close_code is not None or self.closed:
             return
         self._close_code = code
         self._close_reason = reason
         self.close_cause = cause
+        self._abort_timer = self._loop.call_later(self._limits.close_timeout, self._abort)
         if self._flusher is None:
             self._start_close()
-        elif flush:
-            self._loop.call_later(FLUSH_GRACE, self._abandon_writes)
-        else:
+        elif not flush:
             self._abandon_writes()
+        # else: _write_done starts the close once the queue is written
+        if self.on_closing is not None:
+            self.on_closing()
 
     def _abandon_writes(self) -> None:
-        if self.closed or self._closer is not None:
-            return
         self._queue.clear()
         self._queued_chars = 0
         flusher = self._flusher
@@ -231,6 +248,27 @@ class Socket:
         if flusher is not None and not flusher.done():
             flusher.cancel()
         self._start_close()
+
+    def _abort(self) -> None:
+        """The client took neither its frames nor the close in time: stop writing and drop the connection."""
+        self._abort_timer = None
+        if self.closed:
+            return
+        logger.info(
+            "Socket %s: the close frame was not taken in %gs; abandoning the connection",
+            self.id,
+            self._limits.close_timeout,
+        )
+        self.aborted = True
+        self.closed = True
+        self._queue.clear()
+        self._queued_chars = 0
+        for task in (self._flusher, self._closer):
+            if task is not None and not task.done():
+                task.cancel()
+        self._set_flusher(None)
+        if self.on_abort is not None:
+            self.on_abort()
 
     def _start_close(self) -> None:
         if self._closer is None:
@@ -245,10 +283,16 @@ class Socket:
             logger.debug("Socket %s: close failed", self.id, exc_info=True)
         finally:
             self.closed = True
+            if self._abort_timer is not None:
+                self._abort_timer.cancel()
+                self._abort_timer = None
 
     async def stop(self) -> None:
         """The connection is gone: drop whatever is queued and stop writing."""
         self.closed = True
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
+            self._abort_timer = None
         self._queue.clear()
         flusher = self._flusher
         self._set_flusher(None)

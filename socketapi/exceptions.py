@@ -3,6 +3,7 @@
     SocketAPIError
      ├── ImproperlyConfigured      a handler or setting is wrong; raised at registration
      ├── BackendError              the pub/sub backend failed or was used before connect()
+     │    └── RelayError            a script's broadcast reached no server, or the server refused it
      └── FrameError                answered to the client as an error frame, socket stays open
           ├── InvalidFrame          not a JSON object, bad field types, binary frame
           │    └── UnknownMessageType
@@ -25,6 +26,18 @@ from __future__ import annotations
 
 from typing import Any
 
+ECHO_LIMIT = 256
+"""Characters of a client's own input (a name, a type) echoed in an error message; longer is clipped."""
+
+HANDLER_MESSAGE_LIMIT = 1024
+"""Characters of an unexpected handler exception's text sent as its error message; longer is clipped."""
+
+
+def clip(value: object, limit: int = ECHO_LIMIT) -> str:
+    """``str(value)``, cut to ``limit`` characters with an ellipsis: an error frame stays small whatever was sent."""
+    text = value if isinstance(value, str) else str(value)[: limit + 1]
+    return text if len(text) <= limit else text[:limit] + "…"
+
 
 class SocketAPIError(Exception):
     """Base of every exception socketapi raises on purpose."""
@@ -36,6 +49,10 @@ class ImproperlyConfigured(SocketAPIError):
 
 class BackendError(SocketAPIError):
     """The pub/sub backend is unusable (not connected, broker unreachable)."""
+
+
+class RelayError(BackendError):
+    """A broadcast made outside the server (a script, a worker) did not reach the server at ``host:port``."""
 
 
 class FrameError(SocketAPIError):
@@ -62,35 +79,35 @@ class UnknownMessageType(InvalidFrame):
     code = "unknown_type"
 
     def __init__(self, message_type: object) -> None:
-        super().__init__(f"Unknown message type: {message_type}.")
+        super().__init__(f"Unknown message type: {clip(message_type)}.")
 
 
 class UnknownAction(FrameError):
     code = "unknown_action"
 
     def __init__(self, name: str) -> None:
-        super().__init__(f"Action '{name}' not found.")
+        super().__init__(f"Action '{clip(name)}' not found.")
 
 
 class UnknownChannel(FrameError):
     code = "unknown_channel"
 
     def __init__(self, name: str) -> None:
-        super().__init__(f"Channel '{name}' not found.")
+        super().__init__(f"Channel '{clip(name)}' not found.")
 
 
 class UnknownEvent(FrameError):
     code = "unknown_event"
 
     def __init__(self, topic: str, event: str) -> None:
-        super().__init__(f"Event '{event}' is not handled by channel '{topic}'.")
+        super().__init__(f"Event '{clip(event)}' is not handled by channel '{clip(topic)}'.")
 
 
 class NotSubscribed(FrameError):
     code = "not_subscribed"
 
     def __init__(self, topic: str) -> None:
-        super().__init__(f"Not subscribed to channel '{topic}'.")
+        super().__init__(f"Not subscribed to channel '{clip(topic)}'.")
 
 
 class InvalidParameters(FrameError):
@@ -112,8 +129,12 @@ class JoinRefused(FrameError):
         super().__init__(message, data=data)
 
 
+LIMIT_CODES = ("too_many_channels", "rate_limited", "timeout")
+"""The codes of :class:`LimitExceeded`: ``max_channels``, ``rate_limit`` and ``action_timeout``."""
+
+
 class LimitExceeded(FrameError):
-    """A per-socket limit was hit; ``code`` says which."""
+    """A per-socket limit was hit; ``code`` (one of :data:`LIMIT_CODES`) says which."""
 
     def __init__(self, message: str, code: str) -> None:
         super().__init__(message)
@@ -138,4 +159,4 @@ def as_frame_error(exc: BaseException) -> FrameError:
     """The error frame an exception becomes: itself if it is one, else a ``HandlerError``."""
     if isinstance(exc, FrameError):
         return exc
-    return HandlerError(str(exc))
+    return HandlerError(clip(exc, HANDLER_MESSAGE_LIMIT))

@@ -26,6 +26,7 @@ from .exceptions import (
     UnknownAction,
     UnknownChannel,
     as_frame_error,
+    clip,
 )
 from .settings import Limits
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from .connection import Socket
     from .pubsub import Broadcast, Hub
     from .router import Router
-    from .types import Ref
+    from .types import LeaveReason, Ref
     from .wire import Inbound, WireFormat
 
 logger = logging.getLogger("socketapi")
@@ -46,13 +47,17 @@ class Supervisor:
     """Routes one socket's frames to actions and channel instances."""
 
     __slots__ = (
+        "_closing",
         "_deadline_timer",
         "_tasks",
         "encode_broadcast",
         "hub",
+        "inflight",
+        "inflight_bytes",
         "joined",
         "leaving",
         "limits",
+        "on_settled",
         "router",
         "send",
         "socket",
@@ -78,34 +83,51 @@ class Supervisor:
         self.encode_broadcast = encode_broadcast or wire.broadcast
         self.joined: dict[str, ChannelProcess] = {}
         self.leaving: dict[ChannelProcess, None] = {}  # dicts as sets: an empty dict is a third of an empty set
-        self._tasks: dict[asyncio.Task[None], float] = {}  # running actions and their deadlines
+        self._tasks: dict[asyncio.Task[None], tuple[float, int]] = {}  # running actions: deadline, frame size
         self._deadline_timer: asyncio.TimerHandle | None = None
+        self._closing: asyncio.Task[None] | None = None
+        # Client frames whose work is not finished, and their bytes: the transport's inbound bounds.
+        self.inflight = 0
+        self.inflight_bytes = 0
+        self.on_settled: Callable[[], None] | None = None  # the transport's: some work finished
 
-    def handle(self, frame: Inbound) -> None:
-        """Dispatch one decoded frame. Never awaits: the reader goes straight back to the socket."""
+    def handle(self, frame: Inbound, size: int = 1) -> None:
+        """Dispatch one decoded frame of ``size`` bytes. Never awaits: the reader goes straight back to the socket."""
         try:
-            self._dispatch(frame)
+            self._dispatch(frame, size)
         except Exception as exc:  # a bug of ours must cost one frame, never the socket
             self.report(exc, frame.ref, frame.channel or None)
 
-    def _dispatch(self, frame: Inbound) -> None:
+    def _dispatch(self, frame: Inbound, size: int) -> None:
         kind = frame.type
         if kind == "action":
-            self._action(frame)
+            self._action(frame, size)
         elif kind == "subscribe":
-            self._subscribe(frame)
+            self._subscribe(frame, size)
         elif kind == "event":
             process = self.joined.get(frame.channel)
             if process is None:
                 self.report(NotSubscribed(frame.channel), frame.ref, frame.channel)
             else:
-                process.submit(process.handle_in, frame.event, frame.data, frame.ref)
+                self._take(size)
+                process.submit(process.handle_in, frame.event, frame.data, frame.ref, size=size)
         elif kind == "unsubscribe":
-            self._unsubscribe(frame)
+            self._unsubscribe(frame, size)
         else:  # ping
             self.send(self.wire.pong(frame.ref))
 
-    def _action(self, frame: Inbound) -> None:
+    def _take(self, size: int) -> None:
+        self.inflight += 1
+        self.inflight_bytes += size
+
+    def settle(self, size: int) -> None:
+        """The work of a client frame of ``size`` bytes is finished."""
+        self.inflight -= 1
+        self.inflight_bytes -= size
+        if self.on_settled is not None:
+            self.on_settled()
+
+    def _action(self, frame: Inbound, size: int) -> None:
         route = self.router.get_action(frame.channel)
         if route is None:
             self.report(UnknownAction(frame.channel), frame.ref, frame.channel)
@@ -113,21 +135,23 @@ class Supervisor:
         task = _eager.spawn(self._run_action(route, frame))
         if task.done():
             return
+        self._take(size)
         task.add_done_callback(self._forget_task)
         timeout = self.limits.action_timeout
         if timeout is not None:
             loop = asyncio.get_running_loop()
-            self._tasks[task] = loop.time() + timeout
+            deadline = loop.time() + timeout
+            self._tasks[task] = (deadline, size)
             if self._deadline_timer is None:
-                self._deadline_timer = loop.call_at(self._tasks[task], self._expire_actions)
+                self._deadline_timer = loop.call_at(deadline, self._expire_actions)
         else:
-            self._tasks[task] = float("inf")
+            self._tasks[task] = (float("inf"), size)
 
     def _expire_actions(self) -> None:
         """Cancel the actions past their deadline: one timer per socket, not one per action."""
         self._deadline_timer = None
         now = asyncio.get_running_loop().time()
-        for task, deadline in list(self._tasks.items()):  # in start order, so in deadline order
+        for task, (deadline, _) in list(self._tasks.items()):  # in start order, so in deadline order
             if deadline > now:
                 self._deadline_timer = asyncio.get_running_loop().call_at(deadline, self._expire_actions)
                 return
@@ -135,7 +159,7 @@ class Supervisor:
 
     async def _run_action(self, route: ActionRoute, frame: Inbound) -> None:
         try:
-            error = f"Invalid parameters for action '{frame.channel}'"
+            error = f"Invalid parameters for action '{clip(frame.channel)}'"
             plan = route.plan
             kwargs = (
                 plan.validate(frame.data, error) if plan.simple else await plan.resolve(frame.data, error, self.socket)
@@ -153,12 +177,12 @@ class Supervisor:
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()
-            limit = f"Action '{frame.channel}' timed out after {self.limits.action_timeout:g}s."
+            limit = f"Action '{clip(frame.channel)}' timed out after {self.limits.action_timeout:g}s."
             self.report(LimitExceeded(limit, "timeout"), frame.ref, frame.channel)
         except Exception as exc:
             self.report(exc, frame.ref, frame.channel)
 
-    def _subscribe(self, frame: Inbound) -> None:
+    def _subscribe(self, frame: Inbound, size: int) -> None:
         process = self.joined.get(frame.channel)
         if process is None:
             match = self.router.match_channel(frame.channel)
@@ -171,19 +195,23 @@ class Supervisor:
                 return
             route, params = match
             process = self.joined[frame.channel] = ChannelProcess(self, route, frame.channel, params)
-        process.submit(process.join, frame.data, frame.ref)
+        self._take(size)
+        process.submit(process.join, frame.data, frame.ref, size=size)
 
-    def _unsubscribe(self, frame: Inbound) -> None:
+    def _unsubscribe(self, frame: Inbound, size: int) -> None:
         process = self.joined.pop(frame.channel, None)
         if process is None:
             self.send(self.wire.unsubscribed(frame.channel, frame.ref))
             return
         process.muted = True
         self.leaving[process] = None
-        process.submit(process.leave, frame.ref)
+        self._take(size)
+        process.submit(process.leave, frame.ref, size=size)
 
     def _forget_task(self, task: asyncio.Task[None]) -> None:
-        self._tasks.pop(task, None)
+        entry = self._tasks.pop(task, None)
+        if entry is not None:
+            self.settle(entry[1])
 
     def forget(self, process: ChannelProcess) -> None:
         """Drop a process whose join failed or whose unsubscribe finished (unless a newer one took its topic)."""
@@ -207,8 +235,17 @@ class Supervisor:
             frame = self.wire.error(as_frame_error(RuntimeError(error.message)), ref=ref, channel=channel)
         self.send(frame)
 
-    async def close(self, reason: str) -> None:
-        """Tear down: cancel running actions, then ``leave`` every joined channel once (idempotent)."""
+    async def close(self, reason: LeaveReason) -> None:
+        """Tear down: cancel running actions, then ``leave`` every joined channel once, with ``reason``.
+
+        Idempotent: every caller waits for the one teardown, which runs with the first reason given.
+        """
+        if self._closing is None:
+            self._closing = asyncio.get_running_loop().create_task(self._close(reason))
+        await asyncio.shield(self._closing)
+
+    async def _close(self, reason: LeaveReason) -> None:
+        self.on_settled = None
         if self._deadline_timer is not None:
             self._deadline_timer.cancel()
             self._deadline_timer = None

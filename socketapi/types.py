@@ -6,7 +6,7 @@ socket and the hub only through the Protocols declared here.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 from starlette.types import Receive, Scope, Send
 
@@ -17,6 +17,7 @@ __all__ = [
     "JSON",
     "Broadcaster",
     "ChannelContext",
+    "LeaveReason",
     "Receive",
     "Ref",
     "Scope",
@@ -30,6 +31,16 @@ JSON: TypeAlias = Any
 
 Ref: TypeAlias = str | int
 """The client's correlation id for a frame (SPEC section 5)."""
+
+LeaveReason: TypeAlias = Literal["left", "closed", "shutdown", "overflow", "idle", "rate_limit", "too_big", "error"]
+"""Why ``Channel.leave`` runs; the one list, explained in docs/channels.md#leave-reasons.
+
+``"left"`` the client unsubscribed · ``"closed"`` the client went away · ``"shutdown"`` the server
+is stopping · the server closed the socket because of ``"overflow"`` (its send queue), ``"idle"``
+(no frame within ``idle_timeout``), ``"rate_limit"`` (too many refused frames) or ``"too_big"``
+(a frame over ``max_frame_size``) · ``"error"`` the join succeeded but the backend could not
+subscribe the topic (the client got an error instead of ``subscribed``).
+"""
 
 
 class SocketInfo(Protocol):

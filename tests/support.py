@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+HARDENED_APP = "tests.apps.hardened:app"
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -59,13 +61,20 @@ def serve(
     timeout: float = 20,
     log: Path | None = None,
     args: tuple[str, ...] = (),
+    sock: socket.socket | None = None,
 ) -> Iterator[Server]:
     """Run ``uvicorn app`` on 127.0.0.1 until the block ends; stops only the process it started.
 
-    With ``log``, the server's output (socketapi logs at debug level) goes to that file.
+    With ``log``, the server's output (socketapi logs at debug level) goes to that file. With
+    ``sock`` (a listening socket), the server serves on it (``--fd``) instead of binding its own.
     """
-    port = port or free_port()
-    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), *args]
+    if sock is not None:
+        port = sock.getsockname()[1]
+        where = ["--fd", str(sock.fileno())]
+    else:
+        port = port or free_port()
+        where = ["--host", "127.0.0.1", "--port", str(port)]
+    command = [sys.executable, "-m", "uvicorn", app, *where, *args]
     output = open(log, "wb") if log else None  # noqa: SIM115 - closed in finally
     process = subprocess.Popen(
         [*command, "--log-level", "debug" if log else "warning"],
@@ -73,6 +82,7 @@ def serve(
         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
         stdout=output,
         stderr=subprocess.STDOUT if output else None,
+        pass_fds=(sock.fileno(),) if sock is not None else (),
     )
     try:
         _wait_listening(process, port, timeout)
@@ -142,7 +152,8 @@ class RawClient:
             header += bytes([0x80 | 126]) + len(payload).to_bytes(2, "big")
         else:
             header += bytes([0x80 | 127]) + len(payload).to_bytes(8, "big")
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        key = (mask * (len(payload) // 4 + 1))[: len(payload)]
+        masked = (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(len(payload), "big")
         self.sock.sendall(bytes(header) + mask + masked)
 
     def read_until_closed(self, timeout: float = 20, until: bytes | None = None) -> tuple[list[bytes], int | None]:
@@ -209,3 +220,65 @@ class Client:
 
     def close(self) -> None:
         self._stack.close()
+
+
+# -- servers of the hardened test app, and clients, as the end-to-end limit tests use them --------
+
+
+class Servers:
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self._open: list[Any] = []
+        self.logs: dict[int, Path] = {}
+
+    def start(
+        self,
+        limits: dict[str, Any] | None = None,
+        *,
+        args: tuple[str, ...] = (),
+        sock: socket.socket | None = None,
+        **env: str,
+    ) -> Server:
+        log = self.tmp_path / f"server{len(self._open)}.log"
+        env = {"SOCKETAPI_TEST_LIMITS": json.dumps(limits or {}), **env}
+        cm = serve(HARDENED_APP, env=env, log=log, args=args, sock=sock)
+        server = cm.__enter__()
+        self._open.append(cm)
+        self.logs[server.pid] = log
+        return server
+
+    def close(self) -> None:
+        for cm in reversed(self._open):
+            cm.__exit__(None, None, None)
+
+
+def connect(clients: list[Client], server: Server, **kwargs: Any) -> Client:
+    clients.append(Client(server.url, **kwargs))
+    return clients[-1]
+
+
+def bystander(clients: list[Client], server: Server) -> Client:
+    b = connect(clients, server)
+    b.send({"type": "subscribe", "channel": "chat"})
+    assert b.recv() == {"type": "subscribed", "channel": "chat"}
+    return b
+
+
+def assert_still_served(clients: list[Client], server: Server, b: Client, text: str = "still here") -> None:
+    connect(clients, server).call("say", {"message": text})
+    assert b.recv() == {"type": "data", "channel": "chat", "data": {"message": text}}
+
+
+def read_until_closed(client: Client) -> tuple[list[dict[str, Any]], int | None]:
+    from websockets.exceptions import ConnectionClosed
+
+    frames: list[dict[str, Any]] = []
+    try:
+        while True:
+            frames.append(client.recv())
+    except ConnectionClosed as closed:
+        return frames, closed.rcvd.code if closed.rcvd else None
+
+
+def close_code(client: Client) -> int | None:
+    return read_until_closed(client)[1]

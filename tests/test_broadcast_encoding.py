@@ -20,7 +20,7 @@ def test_one_encoding_and_one_frame_text_for_every_subscriber(monkeypatch: pytes
     payload_encodings: list[object] = []
     frame_encodings: list[object] = []
     real_to_json, real_broadcast = message.to_json, JSONWire.broadcast
-    monkeypatch.setattr(message, "to_json", lambda obj: payload_encodings.append(obj) or real_to_json(obj))
+    monkeypatch.setattr(message, "to_json", lambda obj, **kw: payload_encodings.append(obj) or real_to_json(obj, **kw))
     monkeypatch.setattr(JSONWire, "broadcast", lambda self, m: frame_encodings.append(m) or real_broadcast(self, m))
     app = SocketAPI()
     app.register(Room)

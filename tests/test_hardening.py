@@ -7,80 +7,27 @@ import json
 import signal
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.support import Client, RawClient, Server, rss_kib, serve
+from tests.support import (
+    HARDENED_APP,
+    Client,
+    RawClient,
+    Servers,
+    assert_still_served,
+    bystander,
+    close_code,
+    connect,
+    read_until_closed,
+    rss_kib,
+    serve,
+)
 
-APP = "tests.apps.hardened:app"
-
-
-class Servers:
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
-        self._open: list[Any] = []
-        self.logs: dict[int, Path] = {}
-
-    def start(self, limits: dict[str, Any] | None = None, **env: str) -> Server:
-        log = self.tmp_path / f"server{len(self._open)}.log"
-        cm = serve(APP, env={"SOCKETAPI_TEST_LIMITS": json.dumps(limits or {}), **env}, log=log)
-        server = cm.__enter__()
-        self._open.append(cm)
-        self.logs[server.pid] = log
-        return server
-
-    def close(self) -> None:
-        for cm in reversed(self._open):
-            cm.__exit__(None, None, None)
-
-
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[Servers]:
-    s = Servers(tmp_path)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def clients() -> Iterator[list[Client]]:
-    opened: list[Client] = []
-    yield opened
-    for c in opened:
-        c.close()
-
-
-def connect(clients: list[Client], server: Server, **kwargs: Any) -> Client:
-    clients.append(Client(server.url, **kwargs))
-    return clients[-1]
-
-
-def bystander(clients: list[Client], server: Server) -> Client:
-    b = connect(clients, server)
-    b.send({"type": "subscribe", "channel": "chat"})
-    assert b.recv() == {"type": "subscribed", "channel": "chat"}
-    return b
-
-
-def assert_still_served(clients: list[Client], server: Server, b: Client, text: str = "still here") -> None:
-    connect(clients, server).call("say", {"message": text})
-    assert b.recv() == {"type": "data", "channel": "chat", "data": {"message": text}}
-
-
-def read_until_closed(client: Client) -> tuple[list[dict[str, Any]], int | None]:
-    frames: list[dict[str, Any]] = []
-    try:
-        while True:
-            frames.append(client.recv())
-    except ConnectionClosed as closed:
-        return frames, closed.rcvd.code if closed.rcvd else None
-
-
-def close_code(client: Client) -> int | None:
-    return read_until_closed(client)[1]
+APP = HARDENED_APP
 
 
 # -- frame size -------------------------------------------------------------------------------
@@ -199,7 +146,10 @@ def test_token_in_subprotocol(servers: Servers, clients: list[Client]) -> None:
         ({}, None, True),
         ({}, "http://127.0.0.1:{port}", True),
         ({}, "http://evil.example", False),
-        ({}, "http://127.0.0.1:1", False),
+        ({}, "http://127.0.0.1:1", True),  # another loopback port, while the server is reached on loopback
+        ({}, "http://localhost:5173", True),
+        ({}, "null", False),
+        ({"allowed_origins": ["null"]}, "null", True),
         ({"allowed_origins": ["https://app.example"]}, "https://app.example", True),
         ({"allowed_origins": ["https://app.example"]}, "http://127.0.0.1:{port}", False),
         ({"allowed_origins": ["*"]}, "http://evil.example", True),

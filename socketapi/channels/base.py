@@ -11,7 +11,7 @@ from ..settings import OverflowPolicy
 from .topics import TopicPattern
 
 if TYPE_CHECKING:
-    from ..types import JSON, ChannelContext, SocketInfo
+    from ..types import JSON, ChannelContext, LeaveReason, SocketInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,8 +52,8 @@ class Channel:
       method; return a reply or ``None``.
     - ``async def handle_out(self, event, payload)``: for events named in ``intercept``,
       called per subscriber instead of the direct write; push (or don't) as you see fit.
-    - ``async def leave(self, reason)``: ``"left"`` (unsubscribe), ``"closed"`` (socket
-      gone) or ``"shutdown"`` (server stopping); runs once for every successful join.
+    - ``async def leave(self, reason)``: runs once for every successful join; ``reason`` is a
+      :data:`~socketapi.types.LeaveReason` (listed in docs/channels.md#leave-reasons).
     """
 
     # The engine's attributes live in slots, so an instance's __dict__ holds only the user's state.
@@ -83,7 +83,7 @@ class Channel:
         """Override to filter or rewrite intercepted broadcasts for this subscriber."""
         await self.push(event, payload)
 
-    async def leave(self, reason: str) -> None:
+    async def leave(self, reason: LeaveReason) -> None:
         """Override to clean up when this subscriber goes away."""
 
     @property

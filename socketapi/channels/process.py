@@ -14,21 +14,21 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .. import _eager
-from ..exceptions import NotSubscribed
+from ..exceptions import NotSubscribed, clip
 from ..pubsub import Broadcast
 
 if TYPE_CHECKING:
     from ..connection import Socket
     from ..pubsub import Hub
     from ..settings import OverflowPolicy
-    from ..types import JSON, Ref
+    from ..types import JSON, LeaveReason, Ref
     from ..wire import WireFormat
     from .route import ChannelRoute
 
 logger = logging.getLogger("socketapi")
 
 State = Literal["joining", "joined", "failed", "closed"]
-Job = tuple[Callable[..., Awaitable[None]], tuple[Any, ...]]
+Job = tuple[Callable[..., Awaitable[None]], tuple[Any, ...], int]  # (job, its arguments, its frame's size)
 
 
 class ProcessContext(Protocol):
@@ -56,6 +56,9 @@ class ProcessContext(Protocol):
     def forget(self, process: ChannelProcess) -> None:
         """The process is done (its join failed, or its unsubscribe finished): drop it."""
 
+    def settle(self, size: int) -> None:
+        """The work of a client frame of ``size`` bytes is finished (the inbound bounds count it no more)."""
+
 
 class ChannelProcess:
     """One subscriber: a Channel instance, its ordered mailbox, and its place in the hub."""
@@ -79,8 +82,9 @@ class ChannelProcess:
 
     # -- mailbox ---------------------------------------------------------------------------
 
-    def submit(self, job: Callable[..., Awaitable[None]], *args: Any) -> None:
-        self._mailbox.append((job, args))
+    def submit(self, job: Callable[..., Awaitable[None]], *args: Any, size: int = 0) -> None:
+        """Queue ``job(*args)``; ``size`` is the bytes of the client frame it answers (0: not a client frame)."""
+        self._mailbox.append((job, args, size))
         if not self._draining:
             self._draining = True  # set first: a submit made while the drain starts eagerly joins it
             runner = _eager.spawn(self._drain())
@@ -90,8 +94,10 @@ class ChannelProcess:
     async def _drain(self) -> None:
         try:
             while self._mailbox:
-                job, args = self._mailbox.pop(0)
+                job, args, size = self._mailbox.pop(0)
                 await job(*args)
+                if size:
+                    self._context.settle(size)
         finally:
             self._draining = False
             self._runner = None
@@ -129,7 +135,7 @@ class ChannelProcess:
             kwargs: dict[str, Any] = {}
             if route.join_plan is not None:
                 raw = {**data, **channel.params}  # the topic's own parameters cannot be overridden
-                error = f"Invalid parameters for action '{self.topic}'"
+                error = f"Invalid parameters for action '{clip(self.topic)}'"
                 plan = route.join_plan
                 kwargs = plan.validate(raw, error) if plan.simple else await plan.resolve(raw, error, context.socket)
                 for name in route.pattern.params:
@@ -164,7 +170,7 @@ class ChannelProcess:
                 raise NotSubscribed(self.topic)
             handler = self.route.events.get(event)
             if handler is not None:
-                plan, error = handler.plan, f"Invalid parameters for event '{event}'"
+                plan, error = handler.plan, f"Invalid parameters for event '{clip(event)}'"
                 kwargs = plan.validate(data, error) if plan.simple else await plan.resolve(data, error, context.socket)
                 result = await handler.method(self.channel, **kwargs)
             else:
@@ -199,7 +205,7 @@ class ChannelProcess:
 
     # -- teardown ----------------------------------------------------------------------------
 
-    async def terminate(self, reason: str) -> None:
+    async def terminate(self, reason: LeaveReason) -> None:
         """The socket is going away: stop now, then run ``leave`` if the join had succeeded."""
         self.muted = True
         self._mailbox.clear()
@@ -214,7 +220,7 @@ class ChannelProcess:
             await self._unsubscribe()
             self.state = "closed"
 
-    async def _shutdown(self, reason: str) -> None:
+    async def _shutdown(self, reason: LeaveReason) -> None:
         self.state = "closed"
         await self._unsubscribe()
         await self._call_leave(reason)
@@ -225,7 +231,7 @@ class ChannelProcess:
         except Exception:
             logger.exception("Socket %s: unsubscribing %r from the backend failed", self._context.socket.id, self.topic)
 
-    async def _call_leave(self, reason: str) -> None:
+    async def _call_leave(self, reason: LeaveReason) -> None:
         try:
             await self.channel.leave(reason)
         except Exception as exc:

@@ -13,6 +13,9 @@ class PubSubBackend(ABC):
     between nodes. It never sees Python objects: topics are strings, messages are bytes.
     """
 
+    reaches_other_processes: bool = True
+    """Whether a process that serves nothing reaches the server's subscribers through this backend."""
+
     @abstractmethod
     async def connect(self) -> None:
         """Open connections; called once before any other method."""

@@ -8,6 +8,11 @@ The hub lives on one event loop: the one it was started on, by the app's lifespa
 ``async with hub:``, or lazily by the first subscribe or publish (a worker or a script that
 never serves). A lazily started hub disconnects its backend when that loop shuts down.
 Calls made from another thread while that loop runs are handed over to it.
+
+Where a broadcast made without a server goes: a backend that reaches other processes (Redis)
+carries it as any other; with one that does not (the in-memory default), the hub hands it to
+``outside`` (the app's :class:`~socketapi.relay.OutsideRelay`, which posts it to the server at
+``host:port``) and its errors reach the caller: a broadcast that reaches nobody is never silent.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncGenerator, Coroutine
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..exceptions import BackendError
@@ -31,6 +36,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("socketapi.pubsub")
 
 T = TypeVar("T")
+Publish = Callable[[Broadcast], Awaitable[None]]
 
 
 class WriteBacklog:
@@ -66,8 +72,10 @@ class Hub:
     broadcast published anywhere after it returned reaches the subscriber.
     """
 
-    def __init__(self, backend: PubSubBackend) -> None:
+    def __init__(self, backend: PubSubBackend, *, outside: Publish | None = None) -> None:
         self.backend = backend
+        self.outside = outside
+        self.serving = False  # set by the app when this process serves it (or by a local subscriber)
         self.node_id = uuid.uuid4().hex
         self._topics: dict[str, _Topic] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -215,6 +223,7 @@ class Hub:
         loop = self._elsewhere()
         if loop is not None:
             return await _handover(self.subscribe(topic, subscriber), loop)
+        self.serving = True
         if self._listener is None:
             await self.start()
         entry = self._topics.get(topic)
@@ -270,7 +279,14 @@ class Hub:
 
         A backend failure is logged, never raised: the local subscribers already have the
         message, and the other nodes lose it (pub/sub is at-most-once).
+
+        Raises:
+            RelayError: this process serves nothing, the backend reaches no other process, and
+                the server at the app's ``host:port`` could not be reached or refused the broadcast.
         """
+        if not self.serving and self.outside is not None and not self.backend.reaches_other_processes:
+            await self.outside(message)
+            return
         self.deliver_local(message, exclude)
         envelope = message.to_envelope(self.node_id)  # encoded once, whatever the number of nodes
         try:

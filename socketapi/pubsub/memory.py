@@ -71,6 +71,8 @@ class MemoryBroker:
 class InMemoryBackend(PubSubBackend):
     """One node on a :class:`MemoryBroker`: its own, unless several backends are given the same one."""
 
+    reaches_other_processes = False  # a script's broadcast goes to the server over HTTP instead (relay.py)
+
     def __init__(self, broker: MemoryBroker | None = None) -> None:
         self.broker = broker if broker is not None else MemoryBroker()
         self._inbox: deque[tuple[str, bytes]] = deque()

@@ -31,7 +31,8 @@ class Broadcast:
 
     @classmethod
     def encode(cls, topic: str, data: Any, event: str | None = None) -> Broadcast:
-        return cls(topic, event, to_json(data), data)
+        # Strict JSON (RFC 8259): a non-finite float is sent as null, never as NaN or Infinity.
+        return cls(topic, event, to_json(data, inf_nan_mode="null"), data)
 
     @property
     def data(self) -> Any:

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 # their send path writes to the transport and at most awaits a future or an event while writes
 # are paused; it takes no timeout and asks for no current task. Any other ``send`` (another
 # server, a middleware around it, the test client) is run as a real task.
+_ABORT = "socketapi: connection abandoned"  # the cancel message that tells our abort from the server's cancel
+
 EAGER_SEND_SERVERS = frozenset(
     {
         "uvicorn.protocols.websockets.websockets_sansio_impl",
@@ -75,13 +77,24 @@ class ASGITransport:
             return
         subprotocol = choose_subprotocol(list(scope.get("subprotocols") or []), endpoint.limits)
         await send({"type": "websocket.accept", "subprotocol": subprotocol})
-        session = Session(endpoint, self.wire, self.encode_broadcast, scope, ASGILink(send), assigns)
         task = asyncio.current_task()
-        if task is not None:
-            endpoint.serving.add(task)
+        assert task is not None
+
+        reading = True
+
+        def abort() -> None:
+            # The close frame could not be written in time: stop reading and hand the connection
+            # back to the server (ASGI has no abort; returning is how an app lets go of a socket).
+            if reading:  # (once the read loop is over, the teardown must not be interrupted)
+                task.cancel(_ABORT)
+
+        session = Session(endpoint, self.wire, self.encode_broadcast, scope, ASGILink(send), assigns, abort)
+        endpoint.serving.add(task)
         session.start()
         try:
             while True:
+                if session.paused:  # an inbound bound is reached: TCP pushes back until work finishes
+                    await session.wait_readable()
                 message = await receive()
                 kind = message["type"]
                 if kind == "websocket.receive":
@@ -89,9 +102,13 @@ class ASGITransport:
                     session.receive(text if text is not None else message.get("bytes") or b"")
                 elif kind == "websocket.disconnect":
                     break
+        except asyncio.CancelledError as exc:
+            if exc.args != (_ABORT,):
+                raise
+            task.uncancel()
         finally:
+            reading = False
             try:
                 await session.end()
             finally:
-                if task is not None:
-                    endpoint.serving.discard(task)
+                endpoint.serving.discard(task)

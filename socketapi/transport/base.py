@@ -6,7 +6,7 @@ here, so a second transport (one that speaks to the server without ASGI) adds I/
 
 - :class:`Endpoint`: what all connections of one app share (router, hub, limits, the
   ``on_connect`` hook, the live supervisors that shutdown and stats see);
-- :func:`origin_allowed` and :func:`choose_subprotocol`: the handshake's rules;
+- :func:`origin_refusal` and :func:`choose_subprotocol`: the handshake's rules (origins.py holds the policy);
 - :class:`Session`: one accepted connection, from its first frame to its teardown: the input
   limits (size, rate, idle), decoding with the connection's wire format, and the supervisor.
 """
@@ -18,8 +18,8 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
+from .. import origins
 from ..connection import (
     WS_1001_GOING_AWAY,
     WS_1008_POLICY_VIOLATION,
@@ -58,16 +58,17 @@ class Endpoint:
     serving: set[asyncio.Task[Any]] = field(default_factory=set)  # the tasks serving them (shutdown waits)
 
 
-def origin_allowed(headers: Mapping[str, str], limits: Limits) -> bool:
-    """The ``Origin`` check of the handshake (cross-site WebSocket hijacking)."""
-    origin = headers.get("origin")
-    if origin is None:
-        return True  # not a browser: origin checks protect browsers' users only
-    allowed = limits.allowed_origins
-    if allowed is not None:
-        return "*" in allowed or origin.rstrip("/") in allowed
-    host = headers.get("host", "")
-    return urlsplit(origin).netloc.lower() == host.lower()
+def origin_refusal(headers: Mapping[str, str], server: Any, limits: Limits) -> str | None:
+    """Why the handshake's ``Origin`` is refused (cross-site WebSocket hijacking), or ``None``.
+
+    ``server`` is the ASGI scope's ``server``: the address the connection reached.
+    """
+    return origins.refusal(
+        headers.get("origin"),
+        headers.get("host", ""),
+        (server[0], server[1]) if server else None,
+        limits.allowed_origins,
+    )
 
 
 def choose_subprotocol(offered: list[str], limits: Limits) -> str | None:
@@ -79,8 +80,9 @@ async def run_connect_hook(endpoint: Endpoint, websocket: WebSocket) -> dict[str
     """The socket's assigns, or ``None`` if it must be refused (shutting down, origin, ``on_connect``)."""
     if not endpoint.accepting:
         return None
-    if not origin_allowed(websocket.headers, endpoint.limits):
-        logger.info("Refused a socket from origin %r", websocket.headers.get("origin"))
+    refused = origin_refusal(websocket.headers, websocket.scope.get("server"), endpoint.limits)
+    if refused is not None:
+        logger.warning("Refused a socket from origin %r: %s", websocket.headers.get("origin"), refused)
         return None
     if endpoint.on_connect is None:
         return {}
@@ -98,18 +100,33 @@ async def run_connect_hook(endpoint: Endpoint, websocket: WebSocket) -> dict[str
 class Session:
     """One accepted connection, independent of the server: the input limits, decoding, the supervisor, teardown.
 
-    The transport calls :meth:`start` once accepted, :meth:`receive` with each data frame,
-    :meth:`touch` on any other sign of life it sees, and :meth:`end` once the connection is gone.
+    The transport calls :meth:`start` once accepted, then, in its read loop, waits for
+    :meth:`wait_readable` whenever :attr:`paused` is set and passes each data frame to
+    :meth:`receive`; it calls :meth:`end` once the connection is gone. ``abort`` is the transport's
+    way to drop the connection when the server's close could not be written in time.
+
+    - **Inbound bounds.** Frames whose work is not finished are counted by the supervisor; at
+      ``max_inflight`` frames or ``max_inflight_bytes`` bytes the session is :attr:`paused`: the
+      transport stops reading, so the client's frames wait in TCP buffers, not in our memory.
+    - **Closing.** Once the server decided to close the socket (overflow, idle, rate limit, a
+      frame too big, shutdown), no further frame of its client is handled, and the teardown
+      (actions cancelled, subscriptions removed, ``leave`` hooks with the close's reason) starts
+      at once, whether or not the client ever reads the close.
     """
 
     __slots__ = (
         "_idle_timer",
         "_loop",
+        "_max_bytes",
+        "_max_frames",
         "_max_size",
+        "_readable",
         "_strikes",
+        "_teardown",
         "_tokens",
         "endpoint",
         "last_seen",
+        "paused",
         "socket",
         "supervisor",
         "wire",
@@ -123,19 +140,27 @@ class Session:
         scope: Scope,
         link: Link,
         assigns: dict[str, Any],
+        abort: Callable[[], None],
     ) -> None:
         limits = endpoint.limits
         self.endpoint = endpoint
         self.wire = wire
-        self.socket = Socket(scope, link, limits, endpoint.hub.backlog)
-        self.socket.assigns.update(assigns)
-        self.supervisor = Supervisor(self.socket, endpoint.router, endpoint.hub, wire, limits, encode_broadcast)
+        self.socket = socket = Socket(scope, link, limits, endpoint.hub.backlog)
+        socket.assigns.update(assigns)
+        socket.on_closing = self._closing
+        socket.on_abort = abort
+        self.supervisor = Supervisor(socket, endpoint.router, endpoint.hub, wire, limits, encode_broadcast)
         self._loop = asyncio.get_running_loop()
         self._max_size = limits.max_frame_size
+        self._max_frames = limits.max_inflight
+        self._max_bytes = limits.max_inflight_bytes
         self.last_seen = self._loop.time()
         self._tokens = float(limits.rate_limit[1]) if limits.rate_limit else 0.0
         self._strikes = 0
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._teardown: asyncio.Task[None] | None = None
+        self.paused = False  # over an inbound bound: the transport must not read until wait_readable returns
+        self._readable: asyncio.Future[None] | None = None
 
     def start(self) -> None:
         self.endpoint.supervisors.add(self.supervisor)
@@ -147,11 +172,17 @@ class Session:
 
     def receive(self, raw: str | bytes) -> None:
         """One data frame from the client: check it against the limits, decode it, dispatch it."""
+        socket = self.socket
+        if socket.closing:
+            return  # the server decided to close this socket: nothing it sends is handled any more
         max_size = self._max_size
-        if len(raw) > max_size // 4 and len(raw if isinstance(raw, bytes) else raw.encode()) > max_size:
-            logger.info("Socket %s: frame of %d chars over the %d-byte limit", self.socket.id, len(raw), max_size)
-            self.socket.close(WS_1009_MESSAGE_TOO_BIG, "Frame too large", cause="too_big")
-            return
+        size = len(raw)
+        if size > max_size // 4:
+            size = len(raw if isinstance(raw, bytes) else raw.encode())
+            if size > max_size:
+                logger.info("Socket %s: frame of %d bytes over the %d-byte limit", socket.id, size, max_size)
+                socket.close(WS_1009_MESSAGE_TOO_BIG, "Frame too large", cause="too_big")
+                return
         if not self._admit():
             self.supervisor.report(LimitExceeded("Rate limit exceeded; frame dropped.", "rate_limited"), None, None)
             return
@@ -159,14 +190,45 @@ class Session:
         try:
             frame = wire.decode(raw)
         except DecodeError as exc:
-            logger.debug("Socket %s: bad frame: %s", self.socket.id, exc.error.message)
-            self.socket.send_frame(wire.error(exc.error, ref=exc.ref, channel=exc.channel))
+            logger.debug("Socket %s: bad frame: %s", socket.id, exc.error.message)
+            socket.send_frame(wire.error(exc.error, ref=exc.ref, channel=exc.channel))
             return
         except Exception as exc:
-            logger.exception("Socket %s: the wire format failed to decode a frame", self.socket.id)
-            self.socket.send_frame(wire.error(InvalidFrame(f"Undecodable frame: {exc}")))
+            logger.exception("Socket %s: the wire format failed to decode a frame", socket.id)
+            socket.send_frame(wire.error(InvalidFrame(f"Undecodable frame: {exc}")))
             return
-        self.supervisor.handle(frame)
+        supervisor = self.supervisor
+        supervisor.handle(frame, size)
+        if supervisor.inflight >= self._max_frames or supervisor.inflight_bytes >= self._max_bytes:
+            self._pause()
+
+    def _pause(self) -> None:
+        if not self.paused:
+            logger.debug("Socket %s: inbound bound reached; not reading until work finishes", self.socket.id)
+            self.paused = True
+            self.supervisor.on_settled = self._settled
+
+    def _settled(self) -> None:
+        supervisor = self.supervisor
+        if supervisor.inflight < self._max_frames and supervisor.inflight_bytes < self._max_bytes:
+            self._resume()
+
+    def _resume(self) -> None:
+        self.paused = False
+        self.supervisor.on_settled = None
+        readable = self._readable
+        if readable is not None and not readable.done():
+            readable.set_result(None)
+
+    async def wait_readable(self) -> None:
+        """Return once the transport may read again: work finished below the bounds, or the socket is closing."""
+        if not self.paused:
+            return
+        self._readable = self._loop.create_future()
+        try:
+            await self._readable
+        finally:
+            self._readable = None
 
     def _admit(self) -> bool:
         """Record a client frame: refresh the idle clock and take a rate-limit token if limited."""
@@ -189,16 +251,23 @@ class Session:
 
     def _check_idle(self) -> None:
         timeout = self.endpoint.limits.idle_timeout
-        if timeout is None or self.socket.closed:
+        if timeout is None or self.socket.closing:
             return
-        idle = self._loop.time() - self.last_seen
+        # A listener (subscribed to a channel) is never idle: the server's pings tell whether it is alive.
+        idle = 0.0 if self.supervisor.joined else self._loop.time() - self.last_seen
         if idle >= timeout:
             logger.info("Socket %s: no frame for %.0fs; closing it", self.socket.id, idle)
             self.socket.close(WS_1001_GOING_AWAY, "Idle timeout", cause="idle")
         else:
             self._idle_timer = self._loop.call_later(timeout - idle, self._check_idle)
 
-    # -- teardown ----------------------------------------------------------------------------
+    # -- closing and teardown ------------------------------------------------------------------
+
+    def _closing(self) -> None:
+        """The server decided to close the socket: stop handling its frames and tear down now."""
+        if self._teardown is None:
+            self._teardown = self._loop.create_task(self.supervisor.close(self.socket.close_cause or "closed"))
+        self._resume()  # a paused reader goes back to the socket, to see the client's close
 
     async def end(self) -> None:
         """The connection is gone: cancel actions, run ``leave`` hooks, stop the writer (idempotent)."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic_core import from_json, to_json
 
-from ..exceptions import FrameError, InvalidFrame, UnknownMessageType
+from ..exceptions import ECHO_LIMIT, FrameError, InvalidFrame, UnknownMessageType, clip
 from .base import DecodeError, Inbound
 
 if TYPE_CHECKING:
@@ -17,10 +17,13 @@ if TYPE_CHECKING:
     from ..types import JSON, Ref
 
 INBOUND_TYPES = frozenset({"action", "subscribe", "unsubscribe", "event", "ping"})
+MAX_REF_INT = 2**53 - 1  # the largest integer every JSON reader (JavaScript's included) reads exactly
+REF_TOO_LONG = f"'ref' is too long: at most {ECHO_LIMIT} characters, or an integer up to 2^53 - 1."
 
 
 def _dumps(obj: Any) -> str:
-    return to_json(obj).decode()
+    # Strict JSON out (RFC 8259): a non-finite float (a handler's NaN, a client's 1e999999) is sent as null.
+    return to_json(obj, inf_nan_mode="null").decode()
 
 
 class JSONWire:
@@ -30,14 +33,17 @@ class JSONWire:
         if not isinstance(raw, str):
             raise DecodeError(InvalidFrame("Binary frames are not supported; send JSON as text."))
         try:
-            obj = from_json(raw)
+            obj = from_json(raw, allow_inf_nan=False)  # NaN and Infinity are not JSON
         except (ValueError, TypeError, RecursionError):  # TypeError: text that is not valid Unicode
             raise DecodeError(InvalidFrame("Invalid JSON.")) from None
         if not isinstance(obj, dict):
             raise DecodeError(InvalidFrame("A message must be a JSON object."))
         ref = obj.get("ref")
-        if ref is not None and (isinstance(ref, bool) or not isinstance(ref, (str, int))):
-            raise DecodeError(InvalidFrame("'ref' must be a string or an integer."))
+        if ref is not None:
+            if isinstance(ref, bool) or not isinstance(ref, (str, int)):
+                raise DecodeError(InvalidFrame("'ref' must be a string or an integer."))
+            if len(ref) > ECHO_LIMIT if isinstance(ref, str) else abs(ref) > MAX_REF_INT:
+                raise DecodeError(InvalidFrame(REF_TOO_LONG))  # it is echoed: a huge one makes every answer huge
         raw_channel = obj.get("channel")
         channel = raw_channel if isinstance(raw_channel, str) else None
         message_type = obj.get("type")
@@ -111,7 +117,7 @@ class JSONWire:
             frame["ref"] = ref
             frame["code"] = error.code
             if channel is not None:
-                frame["channel"] = channel
+                frame["channel"] = clip(channel)
         return _dumps(frame)
 
     def pong(self, ref: Ref | None) -> str:

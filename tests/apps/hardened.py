@@ -39,6 +39,7 @@ async def authenticate(websocket: WebSocket) -> dict[str, Any] | None:
 
 app = SocketAPI(on_connect=authenticate, **limits)
 gate = asyncio.Event()
+marks: list[str] = []  # names given to `mark`: which frames the server executed
 
 
 @app.channel("chat")
@@ -70,6 +71,34 @@ async def block() -> None:
     await gate.wait()
 
 
+@app.action("sleep")
+async def sleep(seconds: float, pad: Any = None) -> float:
+    await asyncio.sleep(seconds)
+    return seconds
+
+
+@app.action("number")
+async def number(x: float) -> float:
+    return x
+
+
+@app.action("difference")
+async def difference(a: float, b: float) -> float:
+    return a - b  # inf - inf is NaN
+
+
+@app.action("mark")
+async def mark(name: str) -> None:
+    marks.append(name)
+
+
+@app.action("shout")
+async def shout(topic: str, value: Any = None, count: int = 1, size: int = 0) -> int:
+    for i in range(count):
+        await app.broadcast(topic, {"i": i, "value": value, "pad": "x" * size})
+    return count
+
+
 @app.action("boom")
 async def boom() -> None:
     raise RuntimeError("secret internals")
@@ -91,6 +120,8 @@ async def stats() -> dict[str, Any]:
         "subscriptions": app.subscription_count,
         "topics": app.hub.topics,
         "tasks": len(asyncio.all_tasks()),
+        "marks": marks,
+        "fds": len(os.listdir("/proc/self/fd")),
     }
 
 
@@ -108,6 +139,11 @@ class Room(Channel):
     @on_event("ping")
     async def ping(self) -> str:
         return "pong"
+
+    @on_event("work")
+    async def work(self, seconds: float, pad: Any = None) -> float:
+        await asyncio.sleep(seconds)
+        return seconds
 
     async def leave(self, reason: str) -> None:
         if LEAVE_LOG:

@@ -1,0 +1,125 @@
+"""The ``socketapi`` command: ``socketapi run module:app`` (also ``python -m socketapi run``).
+
+Each subcommand is a function that adds its parser to the subparsers and sets ``handler``;
+:data:`COMMANDS` lists them, so a new one is a function and a line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .exceptions import ImproperlyConfigured
+
+# uvicorn's WebSocket keepalive: a ping every 20 s, and a socket whose pong is 20 s late is closed.
+PING_INTERVAL = 20.0
+PING_TIMEOUT = 20.0
+
+
+def load_app(target: str) -> Any:
+    """The object ``module:attribute`` names, imported with the current directory on the path."""
+    module_name, sep, attribute = target.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ImproperlyConfigured(f"Expected MODULE:APP (e.g. main:app), got {target!r}")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    obj: Any = importlib.import_module(module_name)
+    for name in attribute.split("."):
+        try:
+            obj = getattr(obj, name)
+        except AttributeError:
+            raise ImproperlyConfigured(f"Module {module_name!r} has no attribute {attribute!r}") from None
+    return obj
+
+
+def socket_apps(app: Any) -> list[Any]:
+    """The SocketAPI apps inside ``app``: itself, or those mounted in it (a FastAPI app's ``Mount``)."""
+    from .app import SocketAPI
+
+    if isinstance(app, SocketAPI):
+        return [app]
+    found = []
+    for route in getattr(app, "routes", ()):
+        inner = getattr(route, "app", None)
+        if inner is not None and inner is not app:
+            found.extend(socket_apps(inner))
+    return found
+
+
+def uvicorn_settings(app: Any, log_level: str = "info") -> dict[str, Any]:
+    """uvicorn's settings that must match the app: the WebSocket size limit, pings, logging.
+
+    ``ws_max_size`` is the app's ``max_frame_size``, so the server refuses a frame (close 1009)
+    as soon as it inflates past the limit; uvicorn's default (16 MiB) would inflate a small
+    compressed frame that far before the app could say no.
+    """
+    from .logs import logging_config
+
+    settings: dict[str, Any] = {
+        "ws_ping_interval": PING_INTERVAL,
+        "ws_ping_timeout": PING_TIMEOUT,
+        "log_config": logging_config(log_level),
+    }
+    apps = socket_apps(app)
+    if apps:
+        settings["ws_max_size"] = min(a.limits.max_frame_size for a in apps)
+    return settings
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+    except ImportError:
+        print("socketapi run needs uvicorn: pip install 'socketapi[server]'", file=sys.stderr)
+        return 2
+    app = load_app(args.app)
+    inner = socket_apps(app)
+    host = args.host or (inner[0].server_host if inner else "localhost")
+    port = args.port or (inner[0].server_port if inner else 8000)
+    settings = uvicorn_settings(app, args.log_level)
+    if args.reload:  # the reloader imports the app afresh in each child: it needs the import string
+        uvicorn.run(args.app, host=host, port=port, reload=True, **settings)
+    else:
+        uvicorn.run(app, host=host, port=port, **settings)
+    return 0
+
+
+def add_run(commands: Any) -> None:
+    parser = commands.add_parser(
+        "run",
+        help="serve an app with uvicorn, with settings matching the app",
+        description="Serve MODULE:APP with uvicorn: WebSocket size limit from max_frame_size, pings, logging.",
+    )
+    parser.add_argument("app", metavar="MODULE:APP", help="where the app is, e.g. main:app")
+    parser.add_argument("--host", help="address to listen on (default: the app's host, else localhost)")
+    parser.add_argument("--port", type=int, help="port to listen on (default: the app's port, else 8000)")
+    parser.add_argument("--reload", action="store_true", help="restart when the code changes (development)")
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="socketapi's log level"
+    )
+    parser.set_defaults(handler=run)
+
+
+COMMANDS: list[Callable[[Any], None]] = [add_run]
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="socketapi", description="Real-time WebSocket APIs.")
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in COMMANDS:
+        add(commands)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except ImproperlyConfigured as exc:
+        print(f"socketapi {args.command}: {exc}", file=sys.stderr)
+        return 2
+    return code
