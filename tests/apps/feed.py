@@ -20,12 +20,12 @@ class Feed(Channel):
 
 
 class SlowLeave(Channel):
-    """Its ``leave`` takes a minute (saving state somewhere slow): a graceful shutdown waits for it."""
+    """Its ``leave`` takes 8 seconds (saving state somewhere slow): a graceful shutdown waits for it."""
 
     topic = "slow"
 
     async def leave(self, reason: str) -> None:
-        await asyncio.sleep(60)
+        await asyncio.sleep(8)
 
 
 app.register(Feed, SlowLeave)
