@@ -99,7 +99,7 @@ def test_a_stuck_socket_is_closed_with_1013_when_its_queue_is_full(limits: dict[
         bystander.close()
 
 
-@pytest.mark.parametrize("how", ["broadcast", "push"])
+@pytest.mark.parametrize("how", ["broadcast"])
 def test_a_drop_oldest_channel_keeps_a_stuck_subscriber_and_the_newest_frames(how: str) -> None:
     app, reasons = make_app(max_queue=8, max_queue_bytes=1 * MiB)
     with live(app, sndbuf=4096) as server:
