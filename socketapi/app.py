@@ -23,6 +23,8 @@ from .actions import Action
 from .channels import Channel, ChannelFunction
 from .connection import WS_1001_GOING_AWAY
 from .exceptions import RelayError
+from .history import HistoryStore, history_for
+from .presence import Presence
 from .pubsub import Broadcast, Hub, InMemoryBackend, PubSubBackend, backend_from_url
 from .router import Router
 from .settings import Limits, OverflowPolicy
@@ -124,11 +126,15 @@ class SocketAPI(Starlette):
             outside=relay.OutsideRelay(host, port, broadcast_secret),
         )
         self._relay_verifier = relay.Verifier(self.broadcast_allowed_hosts)
+        self.presence = Presence(self.hub)  # app.presence.list(topic); timings: app.presence.configure(...)
+        self.history: HistoryStore | None = history_for(self.hub.backend)
         self.graceful_shutdown = graceful_shutdown
-        self._endpoint = Endpoint(self.endpoints, self.hub, self.limits, on_connect)
+        self._endpoint = Endpoint(
+            self.endpoints, self.hub, self.limits, on_connect, presence=self.presence, history=self.history
+        )
         self._sockets: dict[str, ASGITransport] = {}  # WebSocket path -> the transport serving it
         self._shutting_down = False
-        relay_route = Route(relay.PATH, relay.endpoint(self._relay_verifier, self.hub.publish), methods=["POST"])
+        relay_route = Route(relay.PATH, relay.endpoint(self._relay_verifier, self._publish_relayed), methods=["POST"])
         super().__init__(debug=debug, routes=[relay_route, *(routes or [])], lifespan=self._lifespan)
         self.add_socket(path, JSONWire())
 
@@ -164,10 +170,13 @@ class SocketAPI(Starlette):
         return self.endpoints.action(name)
 
     def channel(
-        self, name: str, default_response: bool = False
+        self, name: str, default_response: bool = False, *, history: int | None = None, history_ttl: float | None = None
     ) -> Callable[[Callable[P, Awaitable[R]]], ChannelFunction[P, R]]:
-        """Declare a channel: ``@app.channel("chat")``; calling the function broadcasts its result."""
-        return self.endpoints.channel(name, default_response)
+        """Declare a channel: ``@app.channel("chat")``; calling the function broadcasts its result.
+
+        ``history=N`` keeps the topic's last N broadcasts for recovery (``history_ttl`` seconds).
+        """
+        return self.endpoints.channel(name, default_response, history=history, history_ttl=history_ttl)
 
     def register(self, *classes: type[Channel] | type[Action]) -> None:
         """Register ``Channel`` and ``Action`` subclasses."""
@@ -181,7 +190,22 @@ class SocketAPI(Starlette):
 
     async def broadcast(self, topic: str, data: JSON = None, *, event: str | None = None) -> None:
         """Send ``data`` to every subscriber of ``topic`` (every node, through the pub/sub backend)."""
-        await self.hub.publish(Broadcast.encode(topic, data, event))
+        policy = self.endpoints.history_of(topic)
+        hub = self.hub
+        outside = not hub.serving and hub.outside is not None and not hub.backend.reaches_other_processes
+        if policy is not None and self.history is not None and not outside:
+            await self.history.publish(hub, Broadcast.encode(topic, data, event), policy)
+            return
+        await hub.publish(Broadcast.encode(topic, data, event))  # from outside, the server records it
+
+    async def _publish_relayed(self, message: Broadcast) -> None:
+        """A broadcast a script handed to this server: recorded here if its topic keeps history."""
+        policy = self.endpoints.history_of(message.topic)
+        if policy is not None and self.history is not None:
+            message.offset = None
+            await self.history.publish(self.hub, message, policy)
+            return
+        await self.hub.publish(message)
 
     # -- introspection ---------------------------------------------------------------------
 
@@ -257,15 +281,20 @@ class SocketAPI(Starlette):
         self.hub.serving = True  # also when an outer app runs this lifespan for a mounted socket
         await self.hub.start()
         key_file = self._open_relay()
+        if self.endpoints.has_presence:
+            await self.presence.start()
         restore = self._chain_signal_handlers() if self.graceful_shutdown else (lambda: None)
         try:
             yield
         finally:
             restore()
             await self.shutdown()
+            await self.presence.stop()
             await self.hub.stop()
             if key_file is not None:
                 key_file.remove()
+            if self.history is not None:
+                await self.history.close()
 
     def _open_relay(self) -> relay.KeyFile | None:
         """Set the key broadcasts from outside are signed with; the key file written, if any."""

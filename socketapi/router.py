@@ -8,6 +8,7 @@ from typing import Any, ParamSpec, TypeVar
 from .actions import Action, ActionRoute, action_class
 from .channels import Channel, ChannelFunction, ChannelRoute
 from .exceptions import ImproperlyConfigured
+from .history import HistoryPolicy
 from .types import Broadcaster
 
 P = ParamSpec("P")
@@ -24,6 +25,7 @@ class Router:
         self._static_channels: dict[str, ChannelRoute] = {}
         self._pattern_channels: list[ChannelRoute] = []
         self._channel_functions: list[ChannelFunction[Any, Any]] = []
+        self.has_history = False  # whether some channel keeps history: other apps skip the lookup per broadcast
 
     # -- declaring -------------------------------------------------------------------------
 
@@ -37,12 +39,15 @@ class Router:
         return decorator
 
     def channel(
-        self, name: str, default_response: bool = False
+        self, name: str, default_response: bool = False, *, history: int | None = None, history_ttl: float | None = None
     ) -> Callable[[Callable[P, Awaitable[R]]], ChannelFunction[P, R]]:
-        """Declare a channel; calling the returned function broadcasts its result to the subscribers."""
+        """Declare a channel; calling the returned function broadcasts its result to the subscribers.
+
+        With ``history=N`` the topic keeps its last N broadcasts for recovery (docs/history.md).
+        """
 
         def decorator(func: Callable[P, Awaitable[R]]) -> ChannelFunction[P, R]:
-            channel_function = ChannelFunction(func, name, default_response)
+            channel_function = ChannelFunction(func, name, default_response, history, history_ttl)
             self.add_channel(channel_function.channel_class)
             self._adopt(channel_function)
             return channel_function
@@ -90,6 +95,18 @@ class Router:
                 return route, params
         return None
 
+    def history_of(self, topic: str) -> HistoryPolicy | None:
+        """The history policy of the channel serving ``topic``; ``None`` (at once) when no channel keeps any."""
+        if not self.has_history:
+            return None
+        match = self.match_channel(topic)
+        return match[0].history if match is not None else None
+
+    @property
+    def has_presence(self) -> bool:
+        """Whether some registered channel has ``presence = True``."""
+        return any(r.presence for r in [*self._static_channels.values(), *self._pattern_channels])
+
     @property
     def actions(self) -> list[str]:
         return list(self._actions)
@@ -115,6 +132,8 @@ class Router:
         pattern = route.pattern.pattern
         if pattern in self._static_channels or any(r.pattern.pattern == pattern for r in self._pattern_channels):
             raise ImproperlyConfigured(f"Channel {pattern!r} is already registered")
+        if route.history is not None:
+            self.has_history = True
         if route.pattern.is_static:
             self._static_channels[pattern] = route
         else:

@@ -17,10 +17,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import _eager
-from .channels.process import ChannelProcess
+from .channels.process import ChannelProcess, RecordingProcess
 from .exceptions import (
     FrameError,
     HandlerError,
+    ImproperlyConfigured,
     LimitExceeded,
     NotSubscribed,
     UnknownAction,
@@ -33,6 +34,8 @@ from .settings import Limits
 if TYPE_CHECKING:
     from .actions import ActionRoute
     from .connection import Socket
+    from .history import HistoryStore
+    from .presence import Presence
     from .pubsub import Broadcast, Hub
     from .router import Router
     from .types import LeaveReason, Ref
@@ -49,6 +52,7 @@ class Supervisor:
     __slots__ = (
         "_closing",
         "_deadline_timer",
+        "_history",
         "_tasks",
         "encode_broadcast",
         "hub",
@@ -58,6 +62,7 @@ class Supervisor:
         "leaving",
         "limits",
         "on_settled",
+        "presence",
         "router",
         "send",
         "socket",
@@ -72,7 +77,12 @@ class Supervisor:
         wire: WireFormat,
         limits: Limits | None = None,
         encode_broadcast: Callable[[Broadcast], str] | None = None,
+        *,
+        presence: Presence | None = None,
+        history: HistoryStore | None = None,
     ) -> None:
+        self.presence = presence
+        self._history = history
         self.socket = socket
         self.send = socket.send_frame
         self.limits = limits or Limits()
@@ -194,9 +204,10 @@ class Supervisor:
                 self.report(LimitExceeded(limit, "too_many_channels"), frame.ref, frame.channel)
                 return
             route, params = match
-            process = self.joined[frame.channel] = ChannelProcess(self, route, frame.channel, params)
+            kind = ChannelProcess if route.history is None else RecordingProcess
+            process = self.joined[frame.channel] = kind(self, route, frame.channel, params)
         self._take(size)
-        process.submit(process.join, frame.data, frame.ref, size=size)
+        process.submit(process.join, frame.data, frame.ref, frame.since, size=size)
 
     def _unsubscribe(self, frame: Inbound, size: int) -> None:
         process = self.joined.pop(frame.channel, None)
@@ -207,6 +218,21 @@ class Supervisor:
         self.leaving[process] = None
         self._take(size)
         process.submit(process.leave, frame.ref, size=size)
+
+    def presence_of(self, process: ChannelProcess) -> Presence:
+        if self.presence is None or not process.route.presence:
+            raise ImproperlyConfigured(
+                f"{process.route.cls.__qualname__} has no presence; set `presence = True` on the class to track"
+            )
+        return self.presence
+
+    def history_store(self) -> HistoryStore:
+        if self._history is None:
+            raise ImproperlyConfigured(
+                f"The pub/sub backend {type(self.hub.backend).__name__} keeps no history; "
+                "channels with history need InMemoryBackend or RedisBackend"
+            )
+        return self._history
 
     def _forget_task(self, task: asyncio.Task[None]) -> None:
         entry = self._tasks.pop(task, None)

@@ -16,11 +16,14 @@ import concurrent.futures
 import contextlib
 import itertools
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from starlette.testclient import TestClient as _StarletteTestClient
 from starlette.testclient import WebSocketTestSession
+
+from .presence.sync import sync_diff, sync_state
 
 __all__ = ["ErrorFrameReceived", "SocketSession", "TestClient"]
 
@@ -52,6 +55,8 @@ class SocketSession:
         self.timeout = timeout
         self._pending: list[Frame] = []
         self._refs = itertools.count(1)
+        self._presence: dict[str, dict[str, Any]] = {}
+        self.presence_log: list[Frame] = []  # every presence frame applied by the helpers, in order
         self._reader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="socketapi-test-read")
         self._reading: concurrent.futures.Future[str] | None = None
 
@@ -112,9 +117,19 @@ class SocketSession:
         """Call an action and return its result."""
         return self._request({"type": "action", "channel": action, "data": data or {}}).get("data")
 
-    def join(self, topic: str, data: Frame | None = None) -> Any:
+    def join(self, topic: str, data: Frame | None = None, *, since: Frame | None = None) -> Any:
         """Subscribe and return the join reply (``None`` if there was none)."""
-        return self._request({"type": "subscribe", "channel": topic, "data": data or {}}).get("data")
+        return self.subscribe(topic, data, since=since).get("data")
+
+    def subscribe(self, topic: str, data: Frame | None = None, *, since: Frame | None = None) -> Frame:
+        """Subscribe and return the whole ``subscribed`` frame (``offset``, ``epoch``, ``recovered``).
+
+        ``since`` is ``{"offset": K, "epoch": E}``: the last broadcast this client saw, to recover from.
+        """
+        frame: Frame = {"type": "subscribe", "channel": topic, "data": data or {}}
+        if since is not None:
+            frame["since"] = since
+        return self._request(frame)
 
     def leave(self, topic: str) -> None:
         self._request({"type": "unsubscribe", "channel": topic})
@@ -140,6 +155,67 @@ class SocketSession:
             ),
             f"a push on {topic!r}" + (f" with event {event!r}" if event else ""),
         ).get("data")
+
+    def receive_broadcast(self, topic: str, event: str | None = None) -> Frame:
+        """The next push or broadcast on ``topic``, whole: with its ``offset`` on a topic with history."""
+        return self.receive_matching(
+            lambda f: (
+                f.get("type") == "data" and f.get("channel") == topic and (event is None or f.get("event") == event)
+            ),
+            f"a broadcast on {topic!r}" + (f" with event {event!r}" if event else ""),
+        )
+
+    # -- presence ------------------------------------------------------------------------------
+
+    def receive_presence_state(self, topic: str) -> dict[str, Any]:
+        """The next ``presence_state`` push on ``topic`` (``{key: {"metas": [...]}}``)."""
+        frame = self.receive_broadcast(topic, "presence_state")
+        self._sync_presence(topic, [frame])
+        state: dict[str, Any] = frame["data"]
+        return state
+
+    def receive_presence_diff(self, topic: str) -> dict[str, Any]:
+        """The next ``presence_diff`` push on ``topic`` (``{"joins": ..., "leaves": ...}``)."""
+        frame = self.receive_broadcast(topic, "presence_diff")
+        self._sync_presence(topic, [frame])
+        diff: dict[str, Any] = frame["data"]
+        return diff
+
+    def presence(self, topic: str, until: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
+        """The topic's presence as this client knows it, synced as phoenix.js's ``Presence`` does.
+
+        Takes every presence frame of ``topic`` received so far; with ``until``, reads on until
+        the state satisfies it (failing the test after ``timeout`` seconds).
+        """
+        self._sync_presence(topic, self._pending)
+        state = self._presence.get(topic, {})
+        deadline = time.monotonic() + self.timeout
+        while until is not None and not until(state):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"presence on {topic!r} never matched within {self.timeout}s; it is {state}")
+            frame = self._read(f"presence frames on {topic!r}")
+            if not self._sync_presence(topic, [frame]):
+                self._pending.append(frame)
+            state = self._presence.get(topic, {})
+        return state
+
+    def _sync_presence(self, topic: str, frames: list[Frame]) -> bool:
+        """Apply the presence frames of ``topic`` among ``frames`` and take them out of it."""
+        taken = False
+        for frame in list(frames):
+            if frame.get("type") != "data" or frame.get("channel") != topic:
+                continue
+            event = frame.get("event")
+            if event == "presence_state":
+                self._presence[topic] = sync_state(self._presence.get(topic, {}), frame["data"])
+            elif event == "presence_diff":
+                self._presence[topic] = sync_diff(self._presence.get(topic, {}), frame["data"])
+            else:
+                continue
+            self.presence_log.append(frame)
+            frames.remove(frame)
+            taken = True
+        return taken
 
     def receive_error(self) -> Frame:
         """The next error frame."""

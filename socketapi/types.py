@@ -6,7 +6,7 @@ socket and the hub only through the Protocols declared here.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, TypeAlias
 
 from starlette.types import Receive, Scope, Send
 
@@ -23,6 +23,7 @@ __all__ = [
     "Scope",
     "Send",
     "SocketInfo",
+    "StreamPosition",
     "Subscriber",
 ]
 
@@ -41,6 +42,13 @@ is stopping · the server closed the socket because of ``"overflow"`` (its send 
 (a frame over ``max_frame_size``) · ``"error"`` the join succeeded but the backend could not
 subscribe the topic (the client got an error instead of ``subscribed``).
 """
+
+
+class StreamPosition(NamedTuple):
+    """A place in a topic's history: the offset of a broadcast, and the epoch it belongs to (SPEC 7.3)."""
+
+    offset: int
+    epoch: str
 
 
 class SocketInfo(Protocol):
@@ -74,3 +82,9 @@ class ChannelContext(Protocol):
     async def push(self, event: str | None, data: JSON) -> None: ...
 
     async def broadcast(self, event: str | None, data: JSON, *, include_self: bool) -> None: ...
+
+    async def track(self, key: str, meta: dict[str, Any]) -> str: ...
+
+    async def update(self, meta: dict[str, Any]) -> str: ...
+
+    async def untrack(self) -> None: ...

@@ -54,6 +54,14 @@ class Channel:
       called per subscriber instead of the direct write; push (or don't) as you see fit.
     - ``async def leave(self, reason)``: runs once for every successful join; ``reason`` is a
       :data:`~socketapi.types.LeaveReason` (listed in docs/channels.md#leave-reasons).
+
+    Options (class attributes):
+
+    - ``presence = True``: subscribers get ``presence_state`` after ``subscribed`` and
+      ``presence_diff`` pushes; ``await self.track(key, meta)`` makes this subscriber present
+      (see docs/presence.md).
+    - ``history = N`` (and ``history_ttl`` seconds): the topic keeps its last N broadcasts,
+      which carry an ``offset``, and clients can recover what they missed (see docs/history.md).
     """
 
     # The engine's attributes live in slots, so an instance's __dict__ holds only the user's state.
@@ -62,6 +70,9 @@ class Channel:
     topic: ClassVar[str]
     intercept: ClassVar[frozenset[str] | set[str]] = frozenset()
     overflow: ClassVar[OverflowPolicy | None] = None  # this channel's frames on a full queue; None: the app's
+    presence: ClassVar[bool] = False
+    history: ClassVar[int | None] = None
+    history_ttl: ClassVar[float | None] = None
 
     socket: SocketInfo
     topic_name: str
@@ -102,6 +113,22 @@ class Channel:
     async def broadcast_from(self, event: str | None, data: JSON = None) -> None:
         """Send ``data`` to every subscriber of this topic except this one."""
         await self._context.broadcast(event, data, include_self=False)
+
+    async def track(self, key: str, meta: dict[str, Any] | None = None) -> str:
+        """Make this subscriber present on the topic as ``key``; returns the entry's ``phx_ref``.
+
+        One subscriber tracks one entry (tracking again replaces it); it leaves by itself
+        when the subscriber leaves, for whatever reason. Needs ``presence = True``.
+        """
+        return await self._context.track(key, meta or {})
+
+    async def update(self, meta: dict[str, Any]) -> str:
+        """Replace this subscriber's presence meta (a leave of the old ref, a join of the new one)."""
+        return await self._context.update(meta)
+
+    async def untrack(self) -> None:
+        """Remove this subscriber's presence entry, if it has one."""
+        await self._context.untrack()
 
 
 def compile_join_plan(cls: type[Channel], pattern: TopicPattern) -> ParamPlan | None:

@@ -44,7 +44,14 @@ class FunctionChannel(Channel):
 class ChannelFunction(Generic[P, R]):
     """What ``@app.channel`` returns: call it to run the function and broadcast its result."""
 
-    def __init__(self, func: Callable[P, Awaitable[R]], name: str, default_response: bool) -> None:
+    def __init__(
+        self,
+        func: Callable[P, Awaitable[R]],
+        name: str,
+        default_response: bool,
+        history: int | None = None,
+        history_ttl: float | None = None,
+    ) -> None:
         if not inspect.iscoroutinefunction(func):
             raise ImproperlyConfigured(f"@channel({name!r}): {func!r} must be an `async def`")
         self.func = func
@@ -61,6 +68,8 @@ class ChannelFunction(Generic[P, R]):
                 "topic": name,
                 "_func": staticmethod(func),
                 "_default_response": default_response,
+                "history": history,
+                "history_ttl": history_ttl,
                 "__module__": func.__module__,
                 "__qualname__": f"{func.__qualname__}.channel",
             },

@@ -19,9 +19,11 @@ from ..pubsub import Broadcast
 
 if TYPE_CHECKING:
     from ..connection import Socket
+    from ..history import HistoryStore, Recovery
+    from ..presence import Presence
     from ..pubsub import Hub
     from ..settings import OverflowPolicy
-    from ..types import JSON, LeaveReason, Ref
+    from ..types import JSON, LeaveReason, Ref, StreamPosition
     from ..wire import WireFormat
     from .route import ChannelRoute
 
@@ -55,6 +57,15 @@ class ProcessContext(Protocol):
 
     def forget(self, process: ChannelProcess) -> None:
         """The process is done (its join failed, or its unsubscribe finished): drop it."""
+
+    @property
+    def presence(self) -> Presence | None: ...
+
+    def presence_of(self, process: ChannelProcess) -> Presence:
+        """The app's presence, for a process of a channel with ``presence = True`` (else an error)."""
+
+    def history_store(self) -> HistoryStore:
+        """The store keeping history for the app's backend (an error if the backend keeps none)."""
 
     def settle(self, size: int) -> None:
         """The work of a client frame of ``size`` bytes is finished (the inbound bounds count it no more)."""
@@ -121,14 +132,47 @@ class ChannelProcess:
 
     async def broadcast(self, event: str | None, data: JSON, *, include_self: bool) -> None:
         message = Broadcast.encode(self.topic, data, event)
+        if self.route.history is not None:
+            context = self._context
+            await context.history_store().publish(
+                context.hub, message, self.route.history, None if include_self else self
+            )
+            return
         await self._context.hub.publish(message, exclude=None if include_self else self)
+
+    # -- presence (ChannelContext) -------------------------------------------------------------
+
+    async def track(self, key: str, meta: dict[str, Any]) -> str:
+        return await self._context.presence_of(self).track(self, self.topic, key, meta)
+
+    async def update(self, meta: dict[str, Any]) -> str:
+        return await self._context.presence_of(self).update(self, meta)
+
+    async def untrack(self) -> None:
+        await self._context.presence_of(self).untrack(self)
+
+    def _release(self) -> None:
+        """This subscriber is gone: its presence entry leaves with it (at once: teardown may be cut short)."""
+        presence = self._context.presence
+        if presence is not None and presence.tracks(self):
+            try:
+                presence.release(self)
+            except Exception:
+                logger.exception("Socket %s: untracking the presence on %r failed", self._context.socket.id, self.topic)
 
     # -- jobs --------------------------------------------------------------------------------
 
-    async def join(self, data: dict[str, Any], ref: Ref | None) -> None:
+    async def join(self, data: dict[str, Any], ref: Ref | None, since: StreamPosition | None = None) -> None:
         context, route, channel = self._context, self.route, self.channel
         if self.state == "joined":  # a repeated subscribe: one subscription, acknowledged again
-            context.send(context.wire.subscribed(self.topic, None, ref))
+            position = None
+            if route.history is not None:
+                try:
+                    position = (await context.history_store().read(self.topic, route.history)).position
+                except Exception as exc:
+                    context.report(exc, ref, self.topic)
+                    return
+            context.send(context.wire.subscribed(self.topic, None, ref, position=position))
             return
         self.state = "joining"
         try:
@@ -148,16 +192,35 @@ class ChannelProcess:
             context.forget(self)
             context.report(exc, ref, self.topic)
             return
+        recovery: Recovery | None = None
         try:
+            if route.presence:
+                await context.presence_of(self).start()  # replicating: presence_state covers every node
             await context.hub.subscribe(self.topic, self)
+            if route.history is not None:
+                # Registered for live delivery first (buffered meanwhile), then the history read:
+                # every broadcast is in one or the other, and offsets tell the overlap.
+                recovery = await context.history_store().read(self.topic, route.history, since)
+                recovered = None if since is None else recovery.missed is not None
+                frame = context.wire.subscribed(self.topic, reply, ref, position=recovery.position, recovered=recovered)
+            elif since is not None:
+                frame = context.wire.subscribed(self.topic, reply, ref, recovered=False)  # nothing to recover from
         except Exception as exc:
             self.state = "failed"
             context.forget(self)
             context.report(exc, ref, self.topic)
+            self._release()
+            await self._unsubscribe()
             await self._call_leave("error")
             return
         self.state = "joined"
         context.send(frame)
+        if route.presence:
+            context.send(
+                context.wire.push(self.topic, "presence_state", context.presence_of(self).snapshot(self.topic))
+            )
+        if recovery is not None:
+            self.catch_up(recovery)
         try:
             await channel.after_join()
         except Exception as exc:
@@ -217,13 +280,18 @@ class ChannelProcess:
         if self.state == "joined":
             await self._shutdown(reason)
         else:
+            self._release()
             await self._unsubscribe()
             self.state = "closed"
 
     async def _shutdown(self, reason: LeaveReason) -> None:
         self.state = "closed"
+        self._release()
         await self._unsubscribe()
         await self._call_leave(reason)
+
+    def catch_up(self, recovery: Recovery) -> None:
+        """Only processes of channels with history catch up (see :class:`RecordingProcess`)."""
 
     async def _unsubscribe(self) -> None:
         try:
@@ -239,3 +307,54 @@ class ChannelProcess:
                 self._context.report(exc, None, self.topic)
             else:
                 logger.exception("Socket %s: leave(%r) of %r raised", self._context.socket.id, reason, self.topic)
+
+
+class RecordingProcess(ChannelProcess):
+    """A subscriber of a channel with history: its broadcasts carry offsets, delivered once and in order.
+
+    From its registration with the hub until the history was read and sent, live broadcasts
+    are buffered; afterwards, any broadcast at or below the last offset sent is one the client
+    already has (it may come late from the broker, after the history read) and is skipped.
+    Channels without history use the plain :class:`ChannelProcess`, whose hot path this leaves alone.
+    """
+
+    __slots__ = ("_buffer", "_last")
+
+    def __init__(self, context: ProcessContext, route: ChannelRoute, topic: str, params: dict[str, str]) -> None:
+        super().__init__(context, route, topic, params)
+        self._buffer: list[Broadcast] | None = []
+        self._last = -1
+
+    def deliver(self, message: Broadcast) -> None:
+        # ChannelProcess.deliver's body, inlined (a call per subscriber per broadcast is the cost here).
+        if self.muted or self.state != "joined":
+            buffer = self._buffer
+            if buffer is not None and not self.muted:
+                buffer.append(message)
+            return
+        offset = message.offset
+        if offset is not None:
+            if offset <= self._last:
+                return
+            self._last = offset
+        route, context = self.route, self._context
+        if route.intercept and message.event in route.intercept:
+            context.socket.call_soon(lambda: self.submit(self._handle_out, message))
+        else:
+            context.send(message.frame(context.encode_broadcast), route.overflow)
+
+    def catch_up(self, recovery: Recovery) -> None:
+        """Send what the client missed, then what arrived while it was being read; go live."""
+        buffered, self._buffer = self._buffer or [], None
+        for message in recovery.missed or ():
+            ChannelProcess.deliver(self, message)
+        self._last = recovery.position.offset
+        for message in buffered:
+            self.deliver(message)
+
+    async def join(self, data: dict[str, Any], ref: Ref | None, since: StreamPosition | None = None) -> None:
+        if self.state != "joined":
+            self._buffer = []
+        await super().join(data, ref, since)
+        if self.state != "joined":
+            self._buffer = None

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..exceptions import ImproperlyConfigured
+from ..history import HistoryPolicy
 from ..params import ParamPlan, compile_signature
 from .base import EVENT_ATTR, Channel, compile_join_plan
 from .topics import TopicPattern
@@ -24,7 +25,7 @@ class EventHandler:
 class ChannelRoute:
     """Everything the supervisor needs to run subscribers of one channel class."""
 
-    __slots__ = ("cls", "events", "intercept", "join_plan", "overflow", "pattern")
+    __slots__ = ("cls", "events", "history", "intercept", "join_plan", "overflow", "pattern", "presence")
 
     def __init__(self, cls: type[Channel]) -> None:
         if not (isinstance(cls, type) and issubclass(cls, Channel)):
@@ -42,6 +43,13 @@ class ChannelRoute:
         if cls.overflow not in (None, "close", "drop_oldest"):
             raise ImproperlyConfigured(f"{cls.__qualname__}.overflow must be 'close', 'drop_oldest' or None")
         self.overflow = cls.overflow
+        if not isinstance(cls.presence, bool):
+            raise ImproperlyConfigured(f"{cls.__qualname__}.presence must be True or False")
+        self.presence = cls.presence
+        try:
+            self.history = HistoryPolicy.of(cls.history, cls.history_ttl)
+        except ImproperlyConfigured as exc:
+            raise ImproperlyConfigured(f"{cls.__qualname__}: {exc}") from None
         self.events: dict[str, EventHandler] = {}
         for klass in reversed(cls.__mro__):
             for attr in vars(klass).values():

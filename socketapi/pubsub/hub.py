@@ -84,6 +84,9 @@ class Hub:
         self._keeper: AsyncGenerator[None, None] | None = None
         self._run = 0
         self._unrelayed = 0
+        # Recorded broadcasts come back to their own node through the backend, in offset order;
+        # the subscriber a ``broadcast_from`` leaves out is found here by the name it travelled with.
+        self.skips: dict[str, Subscriber] = {}
         self.backlog = WriteBacklog()  # shared with the writers of the sockets this hub serves
 
     @property
@@ -274,8 +277,8 @@ class Hub:
 
     # -- broadcasting ----------------------------------------------------------------------
 
-    async def publish(self, message: Broadcast, *, exclude: Subscriber | None = None) -> None:
-        """Deliver ``message`` to this node's subscribers now, then relay it to the other nodes.
+    async def publish(self, message: Broadcast, *, exclude: Subscriber | None = None, local: bool = True) -> None:
+        """Deliver ``message`` to this node's subscribers now (unless ``local`` is false), then relay it.
 
         A backend failure is logged, never raised: the local subscribers already have the
         message, and the other nodes lose it (pub/sub is at-most-once).
@@ -287,7 +290,8 @@ class Hub:
         if not self.serving and self.outside is not None and not self.backend.reaches_other_processes:
             await self.outside(message)
             return
-        self.deliver_local(message, exclude)
+        if local:
+            self.deliver_local(message, exclude)
         envelope = message.to_envelope(self.node_id)  # encoded once, whatever the number of nodes
         try:
             loop = self._elsewhere()
@@ -345,7 +349,8 @@ class Hub:
                     logger.warning("Dropped a malformed message from the backend", exc_info=True)
                     continue
                 if origin != self.node_id:
-                    self.deliver_local(message)
+                    skip = message.skip
+                    self.deliver_local(message, None if skip is None else self.skips.pop(skip, None))
         except Exception:
             logger.exception("The pub/sub listener stopped: broadcasts from other nodes no longer arrive")
 

@@ -19,13 +19,17 @@ class Broadcast:
     so a broadcast to ten thousand subscribers is serialized once, not ten thousand times.
     """
 
-    __slots__ = ("_data", "_frames", "_last", "event", "payload", "topic")
+    __slots__ = ("_data", "_frames", "_last", "event", "offset", "payload", "skip", "topic")
 
-    def __init__(self, topic: str, event: str | None, payload: bytes, data: Any = _UNSET) -> None:
+    def __init__(
+        self, topic: str, event: str | None, payload: bytes, data: Any = _UNSET, offset: int | None = None
+    ) -> None:
         self.topic = topic
         self.event = event
         self.payload = payload
         self._data = data
+        self.offset = offset  # its place in the topic's history; None on topics without history
+        self.skip: str | None = None  # names the subscriber a recorded ``broadcast_from`` leaves out
         self._frames: dict[Callable[[Broadcast], str], str] = {}
         self._last: tuple[Callable[[Broadcast], str], str] | None = None
 
@@ -53,19 +57,37 @@ class Broadcast:
         return text
 
     def to_envelope(self, node_id: str) -> bytes:
-        """The bytes that cross the broker: a JSON header line, then the encoded payload."""
-        return to_json([node_id, self.topic, self.event]) + b"\n" + self.payload
+        """The bytes that cross the broker: a JSON header line, then the encoded payload.
+
+        The header is ``[node, topic, event]``, followed by ``offset`` (and ``skip``) for a
+        broadcast recorded in a topic's history.
+        """
+        if self.offset is None:
+            return to_json([node_id, self.topic, self.event]) + b"\n" + self.payload
+        header = [node_id, self.topic, self.event, self.offset]
+        if self.skip is not None:
+            header.append(self.skip)
+        return to_json(header) + b"\n" + self.payload
 
     @classmethod
     def from_envelope(cls, raw: bytes) -> tuple[str, Broadcast]:
         header, sep, payload = raw.partition(b"\n")
         try:
-            node_id, topic, event = from_json(header)
-        except ValueError as exc:
+            node_id, topic, event, *recorded = from_json(header)
+        except (ValueError, TypeError) as exc:
             raise BackendError(f"Malformed broadcast envelope: {raw[:80]!r}") from exc
-        if not sep or not isinstance(node_id, str) or not isinstance(topic, str):
+        if not sep or not isinstance(node_id, str) or not isinstance(topic, str) or len(recorded) > 2:
             raise BackendError(f"Malformed broadcast envelope: {raw[:80]!r}")
-        return node_id, cls(topic, event, payload)
+        message = cls(topic, event, payload)
+        if recorded:
+            offset = recorded[0]
+            if not isinstance(offset, int) or isinstance(offset, bool):
+                raise BackendError(f"Malformed broadcast envelope: {raw[:80]!r}")
+            message.offset = offset
+            if len(recorded) == 2 and isinstance(recorded[1], str):
+                message.skip = recorded[1]
+        return node_id, message
 
     def __repr__(self) -> str:
-        return f"Broadcast(topic={self.topic!r}, event={self.event!r}, payload={self.payload[:60]!r})"
+        offset = "" if self.offset is None else f", offset={self.offset}"
+        return f"Broadcast(topic={self.topic!r}, event={self.event!r}{offset}, payload={self.payload[:60]!r})"

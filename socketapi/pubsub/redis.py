@@ -81,6 +81,7 @@ class RedisBackend(PubSubBackend):
         except ValueError as exc:
             raise ImproperlyConfigured(f"Invalid Redis URL for the pub/sub backend: {exc}") from None
         self.prefix = prefix if prefix is not None else url_prefix if url_prefix is not None else DEFAULT_PREFIX
+        self.url = url  # without the prefix option: what another client of this Redis connects with
         self.max_backoff = max_backoff
         self.health_check_interval = health_check_interval
         self.max_pending = max_pending

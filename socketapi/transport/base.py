@@ -34,6 +34,8 @@ from ..wire import DecodeError
 if TYPE_CHECKING:
     from starlette.websockets import WebSocket
 
+    from ..history import HistoryStore
+    from ..presence import Presence
     from ..pubsub import Broadcast, Hub
     from ..router import Router
     from ..settings import Limits
@@ -56,6 +58,8 @@ class Endpoint:
     accepting: bool = True  # False once a shutdown began: new sockets are refused
     supervisors: set[Supervisor] = field(default_factory=set)  # live connections, until their teardown is over
     serving: set[asyncio.Task[Any]] = field(default_factory=set)  # the tasks serving them (shutdown waits)
+    presence: Presence | None = None  # the app's presence (SPEC 7.2)
+    history: HistoryStore | None = None  # the store of the backend's history (SPEC 7.3)
 
 
 def origin_refusal(headers: Mapping[str, str], server: Any, limits: Limits) -> str | None:
@@ -149,7 +153,16 @@ class Session:
         socket.assigns.update(assigns)
         socket.on_closing = self._closing
         socket.on_abort = abort
-        self.supervisor = Supervisor(socket, endpoint.router, endpoint.hub, wire, limits, encode_broadcast)
+        self.supervisor = Supervisor(
+            socket,
+            endpoint.router,
+            endpoint.hub,
+            wire,
+            limits,
+            encode_broadcast,
+            presence=endpoint.presence,
+            history=endpoint.history,
+        )
         self._loop = asyncio.get_running_loop()
         self._max_size = limits.max_frame_size
         self._max_frames = limits.max_inflight

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from ..exceptions import FrameError
     from ..pubsub.message import Broadcast
-    from ..types import JSON, Ref
+    from ..types import JSON, Ref, StreamPosition
 
 
 @dataclass(slots=True)
@@ -25,6 +25,7 @@ class Inbound:
     data: dict[str, Any] = field(default_factory=dict)
     ref: Ref | None = None
     event: str | None = None
+    since: StreamPosition | None = None  # a subscribe's recovery request (SPEC 7.3)
 
 
 class DecodeError(Exception):
@@ -48,7 +49,16 @@ class WireFormat(Protocol):
 
     def action_result(self, name: str, result: JSON, ref: Ref | None) -> str: ...
 
-    def subscribed(self, topic: str, reply: JSON, ref: Ref | None) -> str: ...
+    def subscribed(
+        self,
+        topic: str,
+        reply: JSON,
+        ref: Ref | None,
+        *,
+        position: StreamPosition | None = None,
+        recovered: bool | None = None,
+    ) -> str:
+        """``position`` (offset and epoch) on a topic with history; ``recovered`` answers a ``since``."""
 
     def unsubscribed(self, topic: str, ref: Ref | None) -> str: ...
 

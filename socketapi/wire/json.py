@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import from_json, to_json
 
 from ..exceptions import ECHO_LIMIT, FrameError, InvalidFrame, UnknownMessageType, clip
+from ..types import StreamPosition
 from .base import DecodeError, Inbound
 
 if TYPE_CHECKING:
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 INBOUND_TYPES = frozenset({"action", "subscribe", "unsubscribe", "event", "ping"})
 MAX_REF_INT = 2**53 - 1  # the largest integer every JSON reader (JavaScript's included) reads exactly
 REF_TOO_LONG = f"'ref' is too long: at most {ECHO_LIMIT} characters, or an integer up to 2^53 - 1."
+MAX_OFFSET = 2**63 - 1  # offsets are 64-bit counters in every history store
+MAX_EPOCH_LENGTH = 256
 
 
 def _dumps(obj: Any) -> str:
@@ -65,7 +68,10 @@ class JSONWire:
             event = obj.get("event")
             if not event or not isinstance(event, str):
                 raise DecodeError(InvalidFrame("Event is required."), ref, channel)
-        return Inbound(message_type, channel, data, ref, event)
+        since = None
+        if message_type == "subscribe" and "since" in obj:
+            since = _since(obj["since"], ref, channel)
+        return Inbound(message_type, channel, data, ref, event, since)
 
     def action_result(self, name: str, result: JSON, ref: Ref | None) -> str:
         frame: dict[str, Any] = {"type": "action", "channel": name, "status": "completed"}
@@ -75,10 +81,23 @@ class JSONWire:
             frame["ref"] = ref
         return _dumps(frame)
 
-    def subscribed(self, topic: str, reply: JSON, ref: Ref | None) -> str:
+    def subscribed(
+        self,
+        topic: str,
+        reply: JSON,
+        ref: Ref | None,
+        *,
+        position: StreamPosition | None = None,
+        recovered: bool | None = None,
+    ) -> str:
         frame: dict[str, Any] = {"type": "subscribed", "channel": topic}
         if reply is not None:
             frame["data"] = reply
+        if position is not None:
+            frame["offset"] = position.offset
+            frame["epoch"] = position.epoch
+        if recovered is not None:
+            frame["recovered"] = recovered
         if ref is not None:
             frame["ref"] = ref
         return _dumps(frame)
@@ -107,6 +126,8 @@ class JSONWire:
         head = '{"type":"data","channel":' + _dumps(message.topic)
         if message.event is not None:
             head += ',"event":' + _dumps(message.event)
+        if message.offset is not None:
+            head += ',"offset":' + str(message.offset)
         return head + ',"data":' + message.payload.decode() + "}"
 
     def error(self, error: FrameError, *, ref: Ref | None = None, channel: str | None = None) -> str:
@@ -122,3 +143,18 @@ class JSONWire:
 
     def pong(self, ref: Ref | None) -> str:
         return '{"type":"pong"}' if ref is None else _dumps({"type": "pong", "ref": ref})
+
+
+_BAD_SINCE = '\'since\' must be an object {"offset": integer >= 0, "epoch": string}.'
+
+
+def _since(value: Any, ref: Ref | None, channel: str) -> StreamPosition:
+    """A subscribe's ``since``: the last offset the client saw, in the epoch it saw it in."""
+    if not isinstance(value, dict) or set(value) != {"offset", "epoch"}:
+        raise DecodeError(InvalidFrame(_BAD_SINCE), ref, channel)
+    offset, epoch = value["offset"], value["epoch"]
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= MAX_OFFSET:
+        raise DecodeError(InvalidFrame(_BAD_SINCE), ref, channel)
+    if not isinstance(epoch, str) or len(epoch) > MAX_EPOCH_LENGTH:
+        raise DecodeError(InvalidFrame(_BAD_SINCE), ref, channel)
+    return StreamPosition(offset, epoch)
