@@ -271,18 +271,24 @@ def main() -> int:
         unchecked = [name for name, status in found if status == "not checked"]
         if unchecked:
             print(f"  ({len(unchecked)} not checked before the time limit)")
+        by_function: dict[str, list[str]] = defaultdict(list)
         for name, status in found:
             if status == "not checked":
                 continue
             short = name.split(".")[-1].replace("ǁ", ".").removeprefix("x.").removeprefix("x_")
             diff = shown.get(name, "")
             if args.markdown:
-                print(f"- `{short}` ({status}): {changed_lines(diff) if diff else ''}")
+                function = short.split("__mutmut_")[0]
+                by_function[function].append(
+                    f"{changed_lines(diff) if diff else short}" + (f" ({status})" if status != "survived" else "")
+                )
             else:
                 print(f"  {short}: {status}")
                 for line in diff.splitlines():
                     if line.startswith(("+", "-")) and not line.startswith(("+++", "---")):
                         print(f"      {line}")
+        for function, changes in by_function.items():
+            print(f"- `{function}` ({len(changes)}): " + "; ".join(changes))
     return 0
 
 
