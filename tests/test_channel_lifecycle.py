@@ -390,5 +390,7 @@ def test_event_handlers_get_dependencies_and_the_socket() -> None:
         assert answer["data"].startswith("guest-")
         assert answer["data"].endswith("!")
         ws.send_json({"type": "event", "channel": "gated", "event": "whoami", "data": {"suffix": 5}, "ref": 2})
-        assert ws.receive_json()["code"] == "invalid_params"
+        answer = ws.receive_json()
+        assert answer["code"] == "invalid_params"
+        assert answer["message"] == "Invalid parameters for event 'whoami'"
         gate("leave").set()
