@@ -2,7 +2,8 @@
 
 from socketapi import SocketAPI
 
-from .rooms import Multiply, RoomChannel
+from .page import index
+from .rooms import ChatRoomChannel, Multiply, RoomChannel
 
 app = SocketAPI()
 
@@ -26,4 +27,7 @@ async def send_message(message: str):
 
 
 # The class API: a Phoenix-style channel with per-subscriber state, and an Action class.
-app.register(RoomChannel, Multiply)
+app.register(RoomChannel, ChatRoomChannel, Multiply)
+
+# The browser page at "/" (HTTP GET; the WebSocket stays at "/"): a chat room over /socketapi.js.
+app.add_route("/", index, methods=["GET"])

@@ -33,3 +33,20 @@ class Multiply(Action):
 
     async def handle(self, a: int, b: int) -> int:
         return a * b
+
+
+class ChatRoomChannel(RoomChannel):
+    """The browser page's room (``/``): a RoomChannel that also keeps who is here and what was said.
+
+    ``presence``: every member gets ``presence_state`` and ``presence_diff`` (SPEC 7.2), the list
+    the page shows. ``history``: a page back from a dropped connection gets what it missed (SPEC 7.3).
+    """
+
+    topic = "chatroom:{room_id}"
+    presence = True
+    history = 100
+
+    async def join(self, room_id: int, nick: str) -> dict[str, Any]:
+        reply = await super().join(room_id, nick)
+        await self.track(nick, {})
+        return reply

@@ -28,6 +28,7 @@ from .presence import Presence
 from .pubsub import Broadcast, Hub, InMemoryBackend, PubSubBackend, backend_from_url
 from .router import Router
 from .settings import Limits, OverflowPolicy
+from .static import client_routes
 from .supervisor import Supervisor
 from .transport import ASGITransport, ConnectHook, Endpoint
 from .types import JSON, Receive, Scope, Send
@@ -61,6 +62,9 @@ class SocketAPI(Starlette):
         graceful_shutdown: on SIGTERM/SIGINT, close every socket with 1001 and run ``leave``
             hooks with ``"shutdown"`` before the server goes on with its own shutdown.
         routes: extra Starlette routes (HTTP endpoints beside the socket).
+        serve_client: serve the JavaScript client at ``/socketapi.js`` and its types at
+            ``/socketapi.d.ts`` (HTTP GET); ``False`` turns both off. A route of ``routes`` with
+            the same path wins.
 
     Every other keyword is a limit of :class:`~socketapi.settings.Limits`, with its default there.
     """
@@ -77,6 +81,7 @@ class SocketAPI(Starlette):
         on_connect: ConnectHook | None = None,
         graceful_shutdown: bool = True,
         routes: Sequence[BaseRoute] | None = None,
+        serve_client: bool = True,
         debug: bool = False,
         max_frame_size: int = Limits.max_frame_size,
         max_queue: int = Limits.max_queue,
@@ -135,7 +140,8 @@ class SocketAPI(Starlette):
         self._sockets: dict[str, ASGITransport] = {}  # WebSocket path -> the transport serving it
         self._shutting_down = False
         relay_route = Route(relay.PATH, relay.endpoint(self._relay_verifier, self._publish_relayed), methods=["POST"])
-        super().__init__(debug=debug, routes=[relay_route, *(routes or [])], lifespan=self._lifespan)
+        client = client_routes() if serve_client else []  # after the user's routes: one of theirs wins
+        super().__init__(debug=debug, routes=[relay_route, *(routes or []), *client], lifespan=self._lifespan)
         self.add_socket(path, JSONWire())
 
     def add_socket(self, path: str, wire: WireFormat) -> None:

@@ -179,7 +179,11 @@ export class Channel<Events extends object = Record<string, unknown>, JoinReply 
   readonly position: StreamPosition | null;
   /** Subscribes; resolves to the join reply, rejects with `"join_refused"` (and the server's `data`) when refused. */
   join(options?: RequestOptions): Promise<JoinReply>;
-  /** Sends event `event` to this channel; resolves to the reply (`undefined` when the handler sent none). */
+  /**
+   * Sends event `event` to this channel; resolves to the handler's reply. A handler that returns
+   * nothing sends no reply (like Phoenix's `:noreply`): the push then rejects with `"timeout"`.
+   * Rejects with `"not_subscribed"` at once on a channel never joined, or left.
+   */
   push<Reply = unknown>(event: string, data?: object, options?: RequestOptions): Promise<Reply>;
   /** Calls `callback` for every push or broadcast named `event`. */
   on<E extends keyof Events & string>(
