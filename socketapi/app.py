@@ -27,6 +27,7 @@ from .history import HistoryStore, history_for
 from .presence import Presence
 from .pubsub import Broadcast, Hub, InMemoryBackend, PubSubBackend, backend_from_url
 from .router import Router
+from .schema.page import SchemaEndpoints
 from .settings import Limits, OverflowPolicy
 from .static import client_routes
 from .supervisor import Supervisor
@@ -65,6 +66,8 @@ class SocketAPI(Starlette):
         serve_client: serve the JavaScript client at ``/socketapi.js`` and its types at
             ``/socketapi.d.ts`` (HTTP GET); ``False`` turns both off. A route of ``routes`` with
             the same path wins.
+        asyncapi: serve the API's description at ``/asyncapi`` (a page) and ``/asyncapi.json``
+            (its AsyncAPI 3.0 document), with ``title`` and ``version`` (docs/asyncapi.md).
 
     Every other keyword is a limit of :class:`~socketapi.settings.Limits`, with its default there.
     """
@@ -82,6 +85,9 @@ class SocketAPI(Starlette):
         graceful_shutdown: bool = True,
         routes: Sequence[BaseRoute] | None = None,
         serve_client: bool = True,
+        asyncapi: bool = True,
+        title: str = "socketapi",
+        version: str = "0.1.0",
         debug: bool = False,
         max_frame_size: int = Limits.max_frame_size,
         max_queue: int = Limits.max_queue,
@@ -141,7 +147,10 @@ class SocketAPI(Starlette):
         self._shutting_down = False
         relay_route = Route(relay.PATH, relay.endpoint(self._relay_verifier, self._publish_relayed), methods=["POST"])
         client = client_routes() if serve_client else []  # after the user's routes: one of theirs wins
-        super().__init__(debug=debug, routes=[relay_route, *(routes or []), *client], lifespan=self._lifespan)
+        self.schema = SchemaEndpoints(self.endpoints, title=title, version=version, path=path)
+        schema_routes = self.schema.routes() if asyncapi else []
+        all_routes = [relay_route, *(routes or []), *client, *schema_routes]
+        super().__init__(debug=debug, routes=all_routes, lifespan=self._lifespan)
         self.add_socket(path, JSONWire())
 
     def add_socket(self, path: str, wire: WireFormat) -> None:

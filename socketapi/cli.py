@@ -1,4 +1,4 @@
-"""The ``socketapi`` command: ``socketapi run module:app`` (also ``python -m socketapi run``).
+"""The ``socketapi`` command (also ``python -m socketapi``): ``run``, ``asyncapi`` and ``typescript``.
 
 Each subcommand is a function that adds its parser to the subparsers and sets ``handler``;
 :data:`COMMANDS` lists them, so a new one is a function and a line.
@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .exceptions import ImproperlyConfigured
+from .schema.commands import OutputError, asyncapi_json, emit, typescript_source
 
 # uvicorn's WebSocket keepalive: a ping every 20 s, and a socket whose pong is 20 s late is closed.
 PING_INTERVAL = 20.0
@@ -43,7 +44,10 @@ def socket_apps(app: Any) -> list[Any]:
     if isinstance(app, SocketAPI):
         return [app]
     found = []
-    for route in getattr(app, "routes", ()):
+    routes = getattr(app, "routes", ())
+    if not isinstance(routes, (list, tuple)):  # not a Starlette app: some other object's `routes`
+        return []
+    for route in routes:
         inner = getattr(route, "app", None)
         if inner is not None and inner is not app:
             found.extend(socket_apps(inner))
@@ -104,7 +108,66 @@ def add_run(commands: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-COMMANDS: list[Callable[[Any], None]] = [add_run]
+def load_socket_app(target: str) -> Any:
+    """The one SocketAPI app ``target`` names (itself, or mounted in it); a clear error for anything else."""
+    module_name = target.partition(":")[0]
+    try:
+        obj = load_app(target)
+    except ImproperlyConfigured:
+        raise
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            raise ImproperlyConfigured(f"Cannot import {module_name!r}: no module named {exc.name!r}") from None
+        raise ImproperlyConfigured(f"Importing {module_name!r} failed: {type(exc).__name__}: {exc}") from None
+    except Exception as exc:
+        raise ImproperlyConfigured(f"Importing {module_name!r} failed: {type(exc).__name__}: {exc}") from None
+    apps = socket_apps(obj)
+    if not apps:
+        raise ImproperlyConfigured(f"{target} is {type(obj).__name__} {obj!r:.60}, not a SocketAPI app")
+    if len(apps) > 1:
+        raise ImproperlyConfigured(f"{target} holds {len(apps)} SocketAPI apps; name the one to describe")
+    return apps[0]
+
+
+def asyncapi(args: argparse.Namespace) -> int:
+    emit(asyncapi_json(load_socket_app(args.app)), args.output)
+    return 0
+
+
+def typescript(args: argparse.Namespace) -> int:
+    emit(typescript_source(load_socket_app(args.app), client=args.client), args.output)
+    return 0
+
+
+def add_asyncapi(commands: Any) -> None:
+    parser = commands.add_parser(
+        "asyncapi",
+        help="print the app's AsyncAPI 3.0 document (JSON)",
+        description="Print MODULE:APP's AsyncAPI 3.0 document, as served at /asyncapi.json (docs/asyncapi.md).",
+    )
+    parser.add_argument("app", metavar="MODULE:APP", help="where the app is, e.g. main:app")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of printing")
+    parser.set_defaults(handler=asyncapi)
+
+
+def add_typescript(commands: Any) -> None:
+    parser = commands.add_parser(
+        "typescript",
+        help="print typed TypeScript wrappers over socketapi.js",
+        description="Print a TypeScript module typing MODULE:APP's actions and channels (docs/asyncapi.md).",
+    )
+    parser.add_argument("app", metavar="MODULE:APP", help="where the app is, e.g. main:app")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of printing")
+    parser.add_argument(
+        "--client",
+        default="./socketapi.js",
+        metavar="PATH",
+        help="where the module imports socketapi.js's types from (default: ./socketapi.js)",
+    )
+    parser.set_defaults(handler=typescript)
+
+
+COMMANDS: list[Callable[[Any], None]] = [add_run, add_asyncapi, add_typescript]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -119,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         code: int = args.handler(args)
-    except ImproperlyConfigured as exc:
+    except (ImproperlyConfigured, OutputError) as exc:
         print(f"socketapi {args.command}: {exc}", file=sys.stderr)
         return 2
     return code

@@ -57,7 +57,7 @@ class _Dependency:
 class ParamPlan:
     """The compiled parameters of one handler."""
 
-    __slots__ = ("_adapter", "dependencies", "injected", "names", "simple")
+    __slots__ = ("_adapter", "allow_extra", "defaults", "dependencies", "fields", "injected", "names", "simple")
 
     def __init__(
         self,
@@ -65,12 +65,20 @@ class ParamPlan:
         dependencies: list[_Dependency],
         names: tuple[str, ...],
         injected: tuple[str, ...] = (),
+        *,
+        fields: dict[str, Any] | None = None,
+        defaults: dict[str, Any] | None = None,
+        allow_extra: bool = False,
     ) -> None:
         self._adapter = adapter
         self.dependencies = dependencies
         self.names = names
         self.injected = injected  # parameters that receive the current socket
         self.simple = not dependencies and not injected  # validate() alone gives the arguments
+        # What the validator was built from, kept for describing the handler (socketapi.schema).
+        self.fields = fields or {}  # name -> the validated type (Annotated extras kept)
+        self.defaults = defaults or {}  # name -> the function's default, for optional parameters
+        self.allow_extra = allow_extra  # a **kwargs parameter takes any other key
 
     def validate(self, data: dict[str, Any], error: str) -> dict[str, Any]:
         """Validate the plain parameters only (no dependency runs)."""
@@ -134,6 +142,8 @@ def compile_signature(
     if skip_first:
         parameters = parameters[1:]
     fields: dict[str, Any] = {}
+    plain: dict[str, Any] = {}
+    defaults: dict[str, Any] = {}
     dependencies: list[_Dependency] = []
     names: list[str] = []
     injected: list[str] = []
@@ -163,6 +173,9 @@ def compile_signature(
         kept = [m for m in meta if not _is_required_on_subscribe(m)]
         field_type = Annotated.__class_getitem__((base, *kept)) if kept else base  # type: ignore[attr-defined]
         fields[param.name] = field_type if param.default is inspect.Parameter.empty else NotRequired[field_type]
+        plain[param.name] = field_type
+        if param.default is not inspect.Parameter.empty:
+            defaults[param.name] = param.default
     adapter: TypeAdapter[dict[str, Any]] | None = None
     if fields or allow_extra:
         make_typed_dict: Any = TypedDict  # built at run time from the signature: beyond a type checker
@@ -172,7 +185,9 @@ def compile_signature(
             adapter = TypeAdapter(typed_dict)
         except Exception as exc:
             raise ImproperlyConfigured(f"Cannot build a validator for {func.__qualname__}: {exc}") from exc
-    return ParamPlan(adapter, dependencies, tuple(names), tuple(injected))
+    return ParamPlan(
+        adapter, dependencies, tuple(names), tuple(injected), fields=plain, defaults=defaults, allow_extra=allow_extra
+    )
 
 
 def only_required_on_subscribe(extra: frozenset[str] = frozenset()) -> Callable[[str, list[Any]], bool]:

@@ -115,6 +115,16 @@ class Router:
     def channels(self) -> list[str]:
         return [*self._static_channels, *(r.pattern.pattern for r in self._pattern_channels)]
 
+    @property
+    def action_routes(self) -> list[ActionRoute]:
+        """Every registered action, in registration order (read by ``socketapi.schema``)."""
+        return list(self._actions.values())
+
+    @property
+    def channel_routes(self) -> list[ChannelRoute]:
+        """Every registered channel: exact names first, then patterns in the order they are matched."""
+        return [*self._static_channels.values(), *self._pattern_channels]
+
     # -- internals -------------------------------------------------------------------------
 
     def _adopt(self, channel_function: ChannelFunction[Any, Any]) -> None:
