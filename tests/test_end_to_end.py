@@ -131,7 +131,10 @@ def test_disconnect_runs_leave_once_per_joined_channel(connect_client: Any, how:
     monitor.send({"type": "event", "channel": "monitor", "event": "stats", "ref": "s"})
     stats = monitor.recv()
     assert stats["ref"] == "s"
-    assert stats["data"]["subscriptions"] >= 1  # the monitor itself is still there
+    topics = stats["data"]["topics"]  # subscribers per topic on the server, right after the leave hooks ran
+    assert "room:x" not in topics  # the leaver's subscriptions are gone from the hub ...
+    assert "room:y" not in topics
+    assert topics["monitor"] == 1  # ... and the monitor's own is the one left on its topic
 
 
 def test_unsubscribe_runs_leave_with_reason_left(connect_client: Any) -> None:

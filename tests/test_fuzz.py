@@ -35,8 +35,16 @@ texts = st.one_of(
     st.integers(1, 3000).map(lambda n: "[" * n),
     st.integers(1, 3000).map(lambda n: '{"type":"action","channel":"echo","data":{"value":' + "[" * n + "]" * n + "}}"),
     st.integers(MAX_FRAME - 64, MAX_FRAME * 2).map(lambda n: '{"type":"ping","pad":"' + "x" * n + '"}'),
+    # the edge itself, in bytes of UTF-8: exactly the limit is served, one byte more is closed
+    st.sampled_from(["x", "é", "😀"]).flatmap(
+        lambda c: st.integers(-4, 4).map(lambda d: '{"type":"ping","pad":"' + c * ((MAX_FRAME + d) // len(c.encode())))
+    ),
 )
-frames = st.one_of(texts, st.binary(max_size=200))
+frames = st.one_of(texts, st.binary(max_size=200), st.integers(MAX_FRAME - 2, MAX_FRAME + 2).map(lambda n: b"x" * n))
+
+
+def size(frame: str | bytes) -> int:
+    return len(frame.encode() if isinstance(frame, str) else frame)
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +75,7 @@ class Fuzzer:
         self.n += 1
         client = self.connection()
         marker = f"fuzz-{self.n}"
+        oversize = size(frame) > MAX_FRAME
         try:
             client.send(frame)
             client.send({"type": "ping", "ref": marker})
@@ -79,8 +88,11 @@ class Fuzzer:
         except ConnectionClosed as closed:
             code = closed.rcvd.code if closed.rcvd else None
             assert code in DOCUMENTED_CLOSE_CODES, f"closed with {code} after {frame[:100]!r}"
+            assert oversize, f"a frame of {size(frame)} bytes, under the limit, closed the socket"
             client.close()
             self.client = None
+        else:
+            assert not oversize, f"a frame of {size(frame)} bytes, over the {MAX_FRAME}-byte limit, was served"
         # A bystander on the same server still gets broadcasts.
         speaker = self.connection()
         speaker.call("say", {"message": marker})

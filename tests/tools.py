@@ -10,18 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.ci import unavailable
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() not in ("", "false", "0")
-
-
 def missing(reason: str) -> None:
-    """Skip the test, or fail it under CI, where every tool is part of the contract."""
-    if in_ci():
-        pytest.fail(f"CI is set and {reason}", pytrace=False)
-    pytest.skip(f"{reason} (with CI set this fails)")
+    """Skip the test, or fail it under CI, where every tool is part of the contract (tests/ci.py's rule)."""
+    unavailable(reason)
 
 
 def require(tool: str, hint: str) -> str:

@@ -72,7 +72,7 @@ class Monitor(Channel):
     topic = "monitor"
 
     async def handle_in(self, event: str, payload: dict[str, Any]) -> Any:
-        return {"sockets": app.socket_count, "subscriptions": app.subscription_count}
+        return {"sockets": app.socket_count, "subscriptions": app.subscription_count, "topics": app.hub.topics}
 
 
 app.register(Room, Monitor)

@@ -14,8 +14,10 @@ from starlette.websockets import WebSocket
 from socketapi import Channel, ConnectRefused, Depends, SocketAPI, on_event
 from socketapi.connection import Socket
 
+_handler = logging.StreamHandler()
+_handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))  # level names, for the log checks
 logging.getLogger("socketapi").setLevel(logging.DEBUG)
-logging.getLogger("socketapi").addHandler(logging.StreamHandler())
+logging.getLogger("socketapi").addHandler(_handler)
 
 limits: dict[str, Any] = json.loads(os.environ.get("SOCKETAPI_TEST_LIMITS", "{}"))
 if "rate_limit" in limits:

@@ -10,16 +10,17 @@ import redis
 
 from socketapi.pubsub import InMemoryBackend, MemoryBroker, PubSubBackend
 from socketapi.pubsub.redis import RedisBackend
+from tests.ci import unavailable
 
-from .redis_support import REDIS_URL, RedisServer, numsub, ping, redis_server, unavailable
+from .redis_support import REDIS_URL, RedisServer, numsub, ping, redis_server
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    """A reachable Redis: skipped without one, a failure when ``CI=true``."""
+    """A reachable Redis: skipped without one, a failure under CI."""
     reason = ping(REDIS_URL)
     if reason is not None:
-        unavailable(f"Redis is unreachable at {REDIS_URL}: {reason}")
+        unavailable(f"Redis is unreachable at {REDIS_URL}: {reason} (set REDIS_URL, or run redis-server)")
     return REDIS_URL
 
 

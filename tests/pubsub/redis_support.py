@@ -1,7 +1,7 @@
 """Redis for the tests: whether one is reachable, and private ``redis-server`` processes.
 
 Tests that need Redis use the ``redis_url`` fixture. Without a reachable Redis they are
-skipped with the reason, except when ``CI=true``: there a missing Redis fails them loudly.
+skipped with the reason, except under CI (``tests/ci.py``): there a missing Redis fails them loudly.
 ``REDIS_URL`` (default ``redis://127.0.0.1:6379/0``) says where to look.
 """
 
@@ -15,23 +15,12 @@ import subprocess
 import time
 from collections.abc import Iterator
 
-import pytest
 import redis
 
+from tests.ci import unavailable
 from tests.support import free_port, stop
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
-
-
-def unavailable(reason: str) -> None:
-    """Skip the test, or fail it on CI, where Redis is part of the contract."""
-    if in_ci():
-        pytest.fail(f"CI=true and {reason}", pytrace=False)
-    pytest.skip(f"{reason} (set REDIS_URL, or run redis-server; with CI=true this fails)")
 
 
 def ping(url: str, timeout: float = 1.0) -> str | None:
@@ -76,7 +65,6 @@ class RedisServer:
         executable = shutil.which("redis-server")
         if executable is None:
             unavailable("redis-server is not on PATH")
-        assert executable is not None
         self.process = subprocess.Popen(
             [executable, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL,

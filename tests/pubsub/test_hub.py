@@ -298,3 +298,30 @@ def test_calls_from_another_thread_are_handed_to_the_hubs_loop(loop_in_thread: a
     assert backend.threads == {loop_in_thread._thread_id}  # type: ignore[attr-defined]
     assert hub.running  # the publisher's loop ending did not stop the serving loop's hub
     asyncio.run_coroutine_threadsafe(hub.stop(), loop_in_thread).result(5)
+
+
+def test_a_hub_whose_loop_closed_without_stopping_it_starts_afresh_on_the_next_loop() -> None:
+    """A loop closed without shutting down its async generators never told the hub it ended."""
+    broker = MemoryBroker()
+    backend = InMemoryBackend(broker)
+    hub, other = Hub(backend), Hub(InMemoryBackend(broker))
+    subscriber = Collector()
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(hub.subscribe("chat", subscriber))
+    assert broker.topics == {"chat": 1}
+    loop.close()  # abruptly: the hub still believes it runs there
+    broker.leave(backend)  # and the broker dropped the dead node, as Redis drops a dead connection
+
+    async def next_run() -> tuple[dict[str, int], list[Any]]:
+        await hub.start()  # on a new loop: the old run is forgotten, the topic subscribed again
+        relayed = dict(broker.topics)
+        await other.publish(Broadcast.encode("chat", "after the restart"))
+        received = await subscriber.wait_for("after the restart")
+        await hub.subscribe("chat", Collector())  # the topic's lock belongs to this loop now
+        await hub.stop()
+        await other.stop()
+        return relayed, received
+
+    relayed, received = asyncio.run(next_run())
+    assert relayed == {"chat": 1}  # subscribed again for the subscriber that outlived the old run
+    assert received == ["after the restart"]
