@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import signal
 import subprocess
 import threading
@@ -59,7 +60,7 @@ def test_bad_frames_log_at_debug_never_a_traceback(servers: Servers, clients: li
     assert ws.call("echo", {"value": 1}) == 1
     log = servers.logs[server.pid].read_text()
     assert "Traceback" not in log
-    assert "DEBUG socketapi: Socket" in log  # the handler prints level names: the next line can fail
+    assert re.search(r"DEBUG +socketapi: Socket", log)  # the handler prints level names: the next line can fail
     assert "ERROR" not in log
     assert "WARNING" not in log
 
