@@ -209,10 +209,13 @@ def test_with_tcp_user_timeout_the_descriptor_is_released_too(
     monitor = connect(clients, server)
     base_fds = monitor.call("stats")["fds"]
     deaf, _ = join_100_then_stop_reading(server, clients)
-    assert monitor.call("stats")["fds"] == base_fds + 2  # the deaf client and `other`
-    eventually(lambda: monitor.call("stats")["fds"] == base_fds + 1, "the deaf client's descriptor to be closed")
-    eventually(lambda: len(leave_log.read_text().splitlines()) == 100, "its 100 leave hooks")
-    deaf.close()
+    try:
+        # The deaf client and `other`; the leave hooks' log writes may hold a descriptor for a moment.
+        assert monitor.call("stats")["fds"] >= base_fds + 2
+        eventually(lambda: monitor.call("stats")["fds"] == base_fds + 1, "the deaf client's descriptor to be closed")
+        eventually(lambda: len(leave_log.read_text().splitlines()) == 100, "its 100 leave hooks")
+    finally:
+        deaf.close()
 
 
 # -- 3. strict JSON out ---------------------------------------------------------------------------------
