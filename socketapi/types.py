@@ -38,9 +38,10 @@ LeaveReason: TypeAlias = Literal["left", "closed", "shutdown", "overflow", "idle
 
 ``"left"`` the client unsubscribed · ``"closed"`` the client went away · ``"shutdown"`` the server
 is stopping · the server closed the socket because of ``"overflow"`` (its send queue), ``"idle"``
-(reserved: the idle timeout closes only sockets subscribed to no channel), ``"rate_limit"`` (too many refused frames) or ``"too_big"``
-(a frame over ``max_frame_size``) · ``"error"`` the join succeeded but the backend could not
-subscribe the topic (the client got an error instead of ``subscribed``).
+(reserved: the idle timeout closes only sockets subscribed to no channel), ``"rate_limit"``
+(too many refused frames) or ``"too_big"`` (a frame over ``max_frame_size``) · ``"error"`` the
+join succeeded but the backend could not subscribe the topic (the client got an error instead of
+``subscribed``).
 """
 
 
