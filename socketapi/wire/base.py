@@ -10,6 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pydantic_core import from_json, to_json
+
+from ..exceptions import InvalidFrame
+
 if TYPE_CHECKING:
     from ..exceptions import FrameError
     from ..pubsub.message import Broadcast
@@ -87,3 +91,21 @@ class WireFormat(Protocol):
     ) -> str: ...
 
     def pong(self, ref: Ref | None) -> str: ...
+
+
+MAX_REF_INT = 2**53 - 1  # the largest integer every JSON reader (JavaScript's included) reads exactly
+
+
+def dumps(obj: Any) -> str:
+    """Strict JSON out (RFC 8259): a non-finite float (a handler's NaN, a client's 1e999999) is sent as null."""
+    return to_json(obj, inf_nan_mode="null").decode()
+
+
+def load_text(raw: str | bytes, binary_refused: str) -> Any:
+    """A text frame parsed as strict JSON (no NaN or Infinity); ``binary_refused`` answers a binary frame."""
+    if not isinstance(raw, str):
+        raise DecodeError(InvalidFrame(binary_refused))
+    try:
+        return from_json(raw, allow_inf_nan=False)
+    except (ValueError, TypeError, RecursionError):  # TypeError: text that is not valid Unicode
+        raise DecodeError(InvalidFrame("Invalid JSON.")) from None

@@ -7,26 +7,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic_core import from_json, to_json
-
 from ..exceptions import ECHO_LIMIT, FrameError, InvalidFrame, UnknownMessageType, clip
 from ..types import StreamPosition
-from .base import DecodeError, Inbound
+from .base import MAX_REF_INT, DecodeError, Inbound, dumps, load_text
 
 if TYPE_CHECKING:
     from ..pubsub.message import Broadcast
     from ..types import JSON, Ref, Scope
 
 INBOUND_TYPES = frozenset({"action", "subscribe", "unsubscribe", "event", "ping"})
-MAX_REF_INT = 2**53 - 1  # the largest integer every JSON reader (JavaScript's included) reads exactly
 REF_TOO_LONG = f"'ref' is too long: at most {ECHO_LIMIT} characters, or an integer up to 2^53 - 1."
 MAX_OFFSET = 2**63 - 1  # offsets are 64-bit counters in every history store
 MAX_EPOCH_LENGTH = 256
-
-
-def _dumps(obj: Any) -> str:
-    # Strict JSON out (RFC 8259): a non-finite float (a handler's NaN, a client's 1e999999) is sent as null.
-    return to_json(obj, inf_nan_mode="null").decode()
 
 
 class JSONWire:
@@ -41,12 +33,7 @@ class JSONWire:
         return None
 
     def decode(self, raw: str | bytes) -> Inbound:
-        if not isinstance(raw, str):
-            raise DecodeError(InvalidFrame("Binary frames are not supported; send JSON as text."))
-        try:
-            obj = from_json(raw, allow_inf_nan=False)  # NaN and Infinity are not JSON
-        except (ValueError, TypeError, RecursionError):  # TypeError: text that is not valid Unicode
-            raise DecodeError(InvalidFrame("Invalid JSON.")) from None
+        obj = load_text(raw, "Binary frames are not supported; send JSON as text.")
         if not isinstance(obj, dict):
             raise DecodeError(InvalidFrame("A message must be a JSON object."))
         ref = obj.get("ref")
@@ -87,7 +74,7 @@ class JSONWire:
             frame["data"] = result
         if ref is not None:
             frame["ref"] = ref
-        return _dumps(frame)
+        return dumps(frame)
 
     def subscribed(
         self,
@@ -109,13 +96,13 @@ class JSONWire:
             frame["recovered"] = recovered
         if ref is not None:
             frame["ref"] = ref
-        return _dumps(frame)
+        return dumps(frame)
 
     def unsubscribed(self, topic: str, ref: Ref | None, join_ref: Ref | None = None) -> str:
         frame: dict[str, Any] = {"type": "unsubscribed", "channel": topic}
         if ref is not None:
             frame["ref"] = ref
-        return _dumps(frame)
+        return dumps(frame)
 
     def closed(self, topic: str, join_ref: Ref | None) -> str | None:
         return None  # v1 ends a subscription only when asked, and says so with ``unsubscribed``
@@ -124,20 +111,20 @@ class JSONWire:
         frame: dict[str, Any] = {"type": "reply", "channel": topic, "event": event, "status": "ok", "data": data}
         if ref is not None:
             frame["ref"] = ref
-        return _dumps(frame)
+        return dumps(frame)
 
     def push(self, topic: str, event: str | None, data: JSON, join_ref: Ref | None = None) -> str:
         frame: dict[str, Any] = {"type": "data", "channel": topic}
         if event is not None:
             frame["event"] = event
         frame["data"] = data
-        return _dumps(frame)
+        return dumps(frame)
 
     def broadcast(self, message: Broadcast) -> str:
         # The payload is already JSON (encoded once by the publisher): splice it in, don't re-encode.
-        head = '{"type":"data","channel":' + _dumps(message.topic)
+        head = '{"type":"data","channel":' + dumps(message.topic)
         if message.event is not None:
-            head += ',"event":' + _dumps(message.event)
+            head += ',"event":' + dumps(message.event)
         if message.offset is not None:
             head += ',"offset":' + str(message.offset)
         return head + ',"data":' + message.payload.decode() + "}"
@@ -153,10 +140,10 @@ class JSONWire:
             frame["code"] = error.code
             if channel is not None:
                 frame["channel"] = clip(channel)
-        return _dumps(frame)
+        return dumps(frame)
 
     def pong(self, ref: Ref | None) -> str:
-        return '{"type":"pong"}' if ref is None else _dumps({"type": "pong", "ref": ref})
+        return '{"type":"pong"}' if ref is None else dumps({"type": "pong", "ref": ref})
 
 
 _BAD_SINCE = '\'since\' must be an object {"offset": integer >= 0, "epoch": string}.'

@@ -20,11 +20,8 @@ import binascii
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from pydantic_core import from_json, to_json
-
 from ..exceptions import ECHO_LIMIT, FrameError, InvalidFrame, NotSubscribed, UnknownChannel, clip
-from .base import DecodeError, Inbound
-from .json import MAX_REF_INT
+from .base import MAX_REF_INT, DecodeError, Inbound, dumps, load_text
 
 if TYPE_CHECKING:
     from starlette.requests import HTTPConnection
@@ -39,11 +36,6 @@ SOCKET_TOPIC = "phoenix"  # the topic of heartbeats and of errors that belong to
 UNMATCHED = {"reason": "unmatched topic"}
 ARITY = "A message must be a JSON array [join_ref, ref, topic, event, payload]."
 REFS = f"'join_ref' and 'ref' must be null, strings of at most {ECHO_LIMIT} characters or integers up to 2^53 - 1."
-
-
-def _dumps(obj: Any) -> str:
-    # Strict JSON out (RFC 8259): a non-finite float (a handler's NaN) is sent as null.
-    return to_json(obj, inf_nan_mode="null").decode()
 
 
 def _is_ref(value: object) -> bool:
@@ -89,12 +81,7 @@ class PhoenixWire:
         return None
 
     def decode(self, raw: str | bytes) -> Inbound:
-        if not isinstance(raw, str):
-            raise DecodeError(InvalidFrame("Binary frames are not supported; send JSON arrays as text."))
-        try:
-            obj = from_json(raw, allow_inf_nan=False)  # NaN and Infinity are not JSON
-        except (ValueError, TypeError, RecursionError):  # TypeError: text that is not valid Unicode
-            raise DecodeError(InvalidFrame("Invalid JSON.")) from None
+        obj = load_text(raw, "Binary frames are not supported; send JSON arrays as text.")
         if not isinstance(obj, list):
             raise DecodeError(InvalidFrame(ARITY))
         # Whatever of the ref and topic can be read lets the client match the error to its push.
@@ -123,7 +110,7 @@ class PhoenixWire:
 
     def action_result(self, name: str, result: JSON, ref: Ref | None) -> str:
         # Never reached: no Phoenix frame decodes to an action. A reply on the socket's topic if it were.
-        return _dumps([None, ref, SOCKET_TOPIC, "phx_reply", _ok(result)])
+        return dumps([None, ref, SOCKET_TOPIC, "phx_reply", _ok(result)])
 
     def subscribed(
         self,
@@ -136,16 +123,16 @@ class PhoenixWire:
         recovered: bool | None = None,
     ) -> str:
         # Recovery (offsets, epochs) is protocol v1's: over Phoenix a history topic joins as any other.
-        return _dumps([join_ref, ref, topic, "phx_reply", _ok(reply)])
+        return dumps([join_ref, ref, topic, "phx_reply", _ok(reply)])
 
     def unsubscribed(self, topic: str, ref: Ref | None, join_ref: Ref | None = None) -> str:
-        return _dumps([join_ref, ref, topic, "phx_reply", _ok(None)])
+        return dumps([join_ref, ref, topic, "phx_reply", _ok(None)])
 
     def reply(self, topic: str, event: str, data: JSON, ref: Ref | None, join_ref: Ref | None = None) -> str:
-        return _dumps([join_ref, ref, topic, "phx_reply", _ok(data)])
+        return dumps([join_ref, ref, topic, "phx_reply", _ok(data)])
 
     def pong(self, ref: Ref | None) -> str:
-        return _dumps([None, ref, SOCKET_TOPIC, "phx_reply", _ok(None)])
+        return dumps([None, ref, SOCKET_TOPIC, "phx_reply", _ok(None)])
 
     def error(
         self, error: FrameError, *, ref: Ref | None = None, channel: str | None = None, join_ref: Ref | None = None
@@ -163,18 +150,18 @@ class PhoenixWire:
         # the rest (bad frames, unmatched topics), so an error frame stays small whatever was sent.
         topic = (channel if join_ref is not None else clip(channel)) if channel else SOCKET_TOPIC
         if ref is None:  # nothing to reply to (an error in after_join, handle_out, ...): an "error" push
-            return _dumps([join_ref, None, topic, "error", response])
-        return _dumps([join_ref, ref, topic, "phx_reply", {"status": "error", "response": response}])
+            return dumps([join_ref, None, topic, "error", response])
+        return dumps([join_ref, ref, topic, "phx_reply", {"status": "error", "response": response}])
 
     # -- server-initiated frames ----------------------------------------------------------------
 
     def push(self, topic: str, event: str | None, data: JSON, join_ref: Ref | None = None) -> str:
-        return _dumps([join_ref, None, topic, "data" if event is None else event, data])
+        return dumps([join_ref, None, topic, "data" if event is None else event, data])
 
     def broadcast(self, message: Broadcast) -> str:
         # The payload is already JSON (encoded once by the publisher): splice it in, don't re-encode.
-        event = '"data"' if message.event is None else _dumps(message.event)
-        return "[null,null," + _dumps(message.topic) + "," + event + "," + message.payload.decode() + "]"
+        event = '"data"' if message.event is None else dumps(message.event)
+        return "[null,null," + dumps(message.topic) + "," + event + "," + message.payload.decode() + "]"
 
     def closed(self, topic: str, join_ref: Ref | None) -> str | None:
-        return _dumps([join_ref, join_ref, topic, "phx_close", {}])
+        return dumps([join_ref, join_ref, topic, "phx_close", {}])
