@@ -40,6 +40,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
+SHUTDOWN_MARGIN = 1.0  # seconds past the shutdown deadline for the cancelled leave hooks to unwind
+
 logger = logging.getLogger("socketapi")
 
 
@@ -150,6 +152,8 @@ class SocketAPI(Starlette):
         )
         self._sockets: dict[str, ASGITransport] = {}  # WebSocket path -> the transport serving it
         self._shutting_down = False
+        self._shutdown_deadline: float | None = None  # loop time: set by the first shutdown, shared by every later one
+        self._shutdown_waits: set[asyncio.Timeout] = set()  # the shutdowns waiting: a second signal ends them now
         relay_route = Route(relay.PATH, relay.endpoint(self._relay_verifier, self._publish_relayed), methods=["POST"])
         client = client_routes() if serve_client else []  # after the user's routes: one of theirs wins
         self.schema = SchemaEndpoints(self.endpoints, title=title, version=version, path=path)
@@ -263,20 +267,43 @@ class SocketAPI(Starlette):
     async def shutdown(self) -> None:
         """Close every socket with 1001 and run its ``leave`` hooks with ``"shutdown"``.
 
-        Returns within ``shutdown_timeout`` seconds even if clients never answer the close.
+        One deadline, ``shutdown_timeout`` seconds after the first call (every later call shares
+        it): the ``leave`` hooks still running then are cancelled, and this returns at most
+        :data:`SHUTDOWN_MARGIN` seconds later, whatever the clients and the hooks do.
         """
+        loop = asyncio.get_running_loop()
         self._shutting_down = True
         self._endpoint.accepting = False
+        if self._shutdown_deadline is None:
+            self._shutdown_deadline = loop.time() + self.limits.shutdown_timeout
         supervisors = list(self.supervisors)
         if supervisors:
             logger.info("Shutting down %d socket(s)", len(supervisors))
         for supervisor in supervisors:
             supervisor.socket.close(WS_1001_GOING_AWAY, "Server shutting down", cause="shutdown")
+        waiting = asyncio.timeout_at(self._shutdown_deadline)
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.limits.shutdown_timeout):
-                await asyncio.gather(*(s.close("shutdown") for s in supervisors), return_exceptions=True)
-                if self._endpoint.serving:
-                    await asyncio.wait(set(self._endpoint.serving))
+            async with waiting:
+                self._shutdown_waits.add(waiting)
+                try:
+                    # At the deadline this wait is cancelled, and each teardown with it (Supervisor.close).
+                    await asyncio.gather(*(s.close("shutdown") for s in supervisors), return_exceptions=True)
+                    if self._endpoint.serving:
+                        await asyncio.wait(set(self._endpoint.serving))
+                finally:
+                    self._shutdown_waits.discard(waiting)
+        if waiting.expired():
+            logger.warning("Shutdown deadline: the leave hooks still running were cancelled")
+        if self._endpoint.serving:  # the cancelled hooks unwind, the connections end
+            await asyncio.wait(set(self._endpoint.serving), timeout=SHUTDOWN_MARGIN)
+
+    def _cut_shutdown_short(self) -> None:
+        """A second signal: the shutdown's deadline is now (the hooks still running are cancelled)."""
+        now = asyncio.get_running_loop().time()
+        self._shutting_down = True
+        self._shutdown_deadline = min(now, self._shutdown_deadline or now)
+        for waiting in list(self._shutdown_waits):
+            waiting.reschedule(now)
 
     def _chain_signal_handlers(self) -> Callable[[], None]:
         """Run :meth:`shutdown` before the ASGI server's own SIGTERM/SIGINT handling, and chain to it."""
@@ -288,6 +315,7 @@ class SocketAPI(Starlette):
         def make_handler(previous: Callable[[int, Any], Any]) -> Callable[[int, Any], None]:
             def handler(signum: int, frame: Any) -> None:
                 if self._shutting_down:  # a second signal: no more waiting
+                    loop.call_soon_threadsafe(self._cut_shutdown_short)
                     previous(signum, frame)
                     return
                 self._shutting_down = True
@@ -318,6 +346,8 @@ class SocketAPI(Starlette):
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         self.hub.serving = True  # also when an outer app runs this lifespan for a mounted socket
+        # Served again after a shutdown (a test client entered twice): sockets are welcome again.
+        self._shutting_down, self._shutdown_deadline, self._endpoint.accepting = False, None, True
         await self.hub.start()
         key_file = self._open_relay()
         if self.endpoints.has_presence:

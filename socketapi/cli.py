@@ -55,7 +55,7 @@ def socket_apps(app: Any) -> list[Any]:
 
 
 def uvicorn_settings(app: Any, log_level: str = "info") -> dict[str, Any]:
-    """uvicorn's settings that must match the app: the WebSocket size limit, pings, logging.
+    """uvicorn's settings that must match the app: the WebSocket size limit, pings, logging, shutdown_timeout.
 
     ``ws_max_size`` is the app's ``max_frame_size``, so the server refuses a frame (close 1009)
     as soon as it inflates past the limit; uvicorn's default (16 MiB) would inflate a small
@@ -71,6 +71,8 @@ def uvicorn_settings(app: Any, log_level: str = "info") -> dict[str, Any]:
     apps = socket_apps(app)
     if apps:
         settings["ws_max_size"] = min(a.limits.max_frame_size for a in apps)
+        # uvicorn's own wait for the connections (with graceful_shutdown=False, the only one) ends too
+        settings["timeout_graceful_shutdown"] = max(a.limits.shutdown_timeout for a in apps)
     return settings
 
 

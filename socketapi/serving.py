@@ -68,6 +68,7 @@ async def serve_async(
     except ImportError as exc:
         raise ImproperlyConfigured("The ASGI transport needs uvicorn: pip install 'socketapi[server]'") from exc
     options.setdefault("ws_max_size", app.limits.max_frame_size)
+    options.setdefault("timeout_graceful_shutdown", app.limits.shutdown_timeout)  # uvicorn's wait ends too
     await uvicorn.Server(uvicorn.Config(app, host=host, port=port, **options)).serve()
 
 

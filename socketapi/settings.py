@@ -39,7 +39,8 @@ class Limits:
             they are torn down at the decision to close.
         hide_error_details: answer unexpected handler exceptions with ``Internal server error.``
             instead of their text (the traceback is logged either way).
-        shutdown_timeout: seconds a graceful shutdown waits for sockets to close before moving on.
+        shutdown_timeout: seconds a graceful shutdown waits for sockets to close and ``leave`` hooks
+            to finish; the hooks still running then are cancelled.
         subprotocols: WebSocket subprotocols the server accepts, in order of preference.
     """
 

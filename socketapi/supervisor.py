@@ -290,10 +290,20 @@ class Supervisor:
         """Tear down: cancel running actions, then ``leave`` every joined channel once, with ``reason``.
 
         Idempotent: every caller waits for the one teardown, which runs with the first reason given.
+        A caller cancelled (the shutdown deadline, or the server abandoning the connection) cancels
+        the teardown: the ``leave`` hook running is cancelled and the next ones never run; the other
+        callers return.
         """
-        if self._closing is None:
-            self._closing = asyncio.get_running_loop().create_task(self._close(reason))
-        await asyncio.shield(self._closing)
+        closing = self._closing
+        if closing is None:
+            closing = self._closing = asyncio.get_running_loop().create_task(self._close(reason))
+        try:
+            await asyncio.wait((closing,))  # every caller waits for the one teardown; one cut short is no error
+        except asyncio.CancelledError:  # the server abandons the connection: its teardown ends as well
+            closing.cancel()
+            raise
+        if not closing.cancelled():
+            closing.result()
 
     async def _close(self, reason: LeaveReason) -> None:
         self.on_settled = None

@@ -64,11 +64,13 @@ def serve(
     args: tuple[str, ...] = (),
     sock: socket.socket | None = None,
     transport: str = "asgi",
+    cli: bool = False,
 ) -> Iterator[Server]:
     """Run ``app`` on 127.0.0.1 until the block ends; stops only the process it started.
 
     ``transport="asgi"`` runs ``uvicorn app``; ``"direct"`` runs ``socketapi run app --transport
-    direct`` (``args`` go to either command). With ``log``, the server's output (socketapi logs at
+    direct`` (``args`` go to either command); with ``cli``, ``socketapi run app --transport asgi``
+    serves the ASGI one. With ``log``, the server's output (socketapi logs at
     debug level) goes to that file. With ``sock`` (a listening socket), the server serves on it
     (``--fd``) instead of binding its own.
     """
@@ -78,8 +80,8 @@ def serve(
     else:
         port = port or free_port()
         where = ["--host", "127.0.0.1", "--port", str(port)]
-    if transport == "direct":
-        command = [sys.executable, "-m", "socketapi", "run", app, "--transport", "direct", *where, *args]
+    if transport == "direct" or cli:
+        command = [sys.executable, "-m", "socketapi", "run", app, "--transport", transport, *where, *args]
     else:
         command = [sys.executable, "-m", "uvicorn", app, *where, *args]
     output = open(log, "wb") if log else None  # noqa: SIM115 - closed in finally

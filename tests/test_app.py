@@ -62,3 +62,16 @@ def test_custom_path() -> None:
     client = TestClient(make_app(path="/ws"))
     with client.socket("/ws") as socket:
         assert socket.call("tag") is None
+
+
+def test_an_app_served_again_after_its_shutdown_accepts_sockets() -> None:
+    """A lifespan that starts again (a test client entered twice, a server restarted in-process) serves anew."""
+    app = SocketAPI()
+
+    @app.action("one")
+    async def one() -> int:
+        return 1
+
+    for _ in range(2):
+        with TestClient(app) as client, client.socket() as socket:
+            assert socket.call("one") == 1

@@ -721,7 +721,13 @@ async def serve(
     """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    restore = _on_signals(loop, stop.set)
+
+    def on_signal() -> None:
+        if stop.is_set():  # a second signal: the shutdown under way waits for nothing more
+            app._cut_shutdown_short()
+        stop.set()
+
+    restore = _on_signals(loop, on_signal)
     server = DirectServer(app, liveness=liveness, http=http)
     try:
         async with app.router.lifespan_context(app):

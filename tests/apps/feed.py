@@ -20,12 +20,29 @@ class Feed(Channel):
 
 
 class SlowLeave(Channel):
-    """Its ``leave`` takes 8 seconds (saving state somewhere slow): a graceful shutdown waits for it."""
+    """Its ``leave`` takes 8 seconds (saving state somewhere slow): a graceful shutdown waits for it.
+
+    SOCKETAPI_TEST_LEAVE_DELAY sets the seconds; with SOCKETAPI_TEST_LEAVE_LOG, each hook appends
+    ``started <reason>`` and then ``done`` or ``cancelled`` to that file.
+    """
 
     topic = "slow"
 
     async def leave(self, reason: str) -> None:
-        await asyncio.sleep(8)
+        note(f"started {reason}")
+        try:
+            await asyncio.sleep(float(os.environ.get("SOCKETAPI_TEST_LEAVE_DELAY", "8")))
+        except asyncio.CancelledError:
+            note("cancelled")
+            raise
+        note("done")
+
+
+def note(line: str) -> None:
+    path = os.environ.get("SOCKETAPI_TEST_LEAVE_LOG")
+    if path:
+        with open(path, "a") as log:
+            log.write(line + "\n")
 
 
 app.register(Feed, SlowLeave)
