@@ -25,6 +25,7 @@ ALLOWED = {
     ("router", "_static_channels"): "include_router merges another socketapi Router",
     ("router", "_pattern_channels"): "include_router merges another socketapi Router",
     ("router", "_channel_functions"): "include_router merges another socketapi Router",
+    ("app", "_cut_shutdown_short"): "the direct transport, the app's own server, passes on a second signal",
     ("parts", "_replace"): "namedtuple's documented public method (urllib.parse.SplitResult)",
 }
 
