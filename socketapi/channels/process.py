@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("socketapi")
 
-State = Literal["joining", "joined", "failed", "closed"]
+State = Literal["joining", "joined", "closed"]  # only "joined" is ever tested for: it lets broadcasts and events in
 Job = tuple[Callable[..., Awaitable[None]], tuple[Any, ...], int]  # (job, its arguments, its frame's size)
 
 
@@ -192,7 +192,6 @@ class ChannelProcess:
                     return
             context.send(context.wire.subscribed(self.topic, None, ref, self.join_ref, position=position))
             return
-        self.state = "joining"
         try:
             kwargs: dict[str, Any] = {}
             if route.join_plan is not None:
@@ -206,7 +205,6 @@ class ChannelProcess:
             reply = await channel.join(**kwargs)
             frame = context.wire.subscribed(self.topic, reply, ref, self.join_ref)
         except Exception as exc:
-            self.state = "failed"
             context.forget(self)
             context.report(exc, ref, self.topic, self.join_ref)
             return
@@ -228,7 +226,6 @@ class ChannelProcess:
                     self.topic, reply, ref, self.join_ref, recovered=False
                 )  # nothing to recover from
         except Exception as exc:
-            self.state = "failed"
             context.forget(self)
             context.report(exc, ref, self.topic, self.join_ref)
             self._release()
@@ -310,7 +307,6 @@ class ChannelProcess:
         else:
             self._release()
             await self._unsubscribe()
-            self.state = "closed"
 
     async def _shutdown(self, reason: LeaveReason) -> None:
         self.state = "closed"
