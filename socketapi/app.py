@@ -286,14 +286,14 @@ class SocketAPI(Starlette):
             async with waiting:
                 self._shutdown_waits.add(waiting)
                 try:
-                    # At the deadline this wait is cancelled, and each teardown with it (Supervisor.close).
                     await asyncio.gather(*(s.close("shutdown") for s in supervisors), return_exceptions=True)
                     if self._endpoint.serving:
                         await asyncio.wait(set(self._endpoint.serving))
                 finally:
                     self._shutdown_waits.discard(waiting)
-        if waiting.expired():
-            logger.warning("Shutdown deadline: the leave hooks still running were cancelled")
+        late = [s for s in supervisors if s.cut_short()]
+        if late:
+            logger.warning("Shutdown deadline: cancelled the leave hooks still running on %d socket(s)", len(late))
         if self._endpoint.serving:  # the cancelled hooks unwind, the connections end
             await asyncio.wait(set(self._endpoint.serving), timeout=SHUTDOWN_MARGIN)
 

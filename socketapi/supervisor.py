@@ -290,20 +290,22 @@ class Supervisor:
         """Tear down: cancel running actions, then ``leave`` every joined channel once, with ``reason``.
 
         Idempotent: every caller waits for the one teardown, which runs with the first reason given.
-        A caller cancelled (the shutdown deadline, or the server abandoning the connection) cancels
-        the teardown: the ``leave`` hook running is cancelled and the next ones never run; the other
-        callers return.
+        A caller cancelled leaves it running; a teardown cut short (:meth:`cut_short`) is no error.
         """
         closing = self._closing
         if closing is None:
             closing = self._closing = asyncio.get_running_loop().create_task(self._close(reason))
-        try:
-            await asyncio.wait((closing,))  # every caller waits for the one teardown; one cut short is no error
-        except asyncio.CancelledError:  # the server abandons the connection: its teardown ends as well
-            closing.cancel()
-            raise
+        await asyncio.wait((closing,))  # a shield that does not pass on the teardown's own cancellation
         if not closing.cancelled():
             closing.result()
+
+    def cut_short(self) -> bool:
+        """The shutdown deadline passed: cancel the teardown still running (its ``leave`` hook); whether one was."""
+        closing = self._closing
+        if closing is None or closing.done() or closing.cancelling():
+            return False
+        closing.cancel()
+        return True
 
     async def _close(self, reason: LeaveReason) -> None:
         self.on_settled = None

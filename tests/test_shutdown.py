@@ -127,7 +127,7 @@ def test_graceful_shutdown_can_be_left_to_the_server(transport: str, graceful: b
     """Without it, uvicorn closes the sockets itself (1012, service restart) before the app hears of it.
 
     Its leave hooks then run with "closed"; uvicorn's own wait for them is bounded by
-    ``shutdown_timeout`` too (``socketapi run`` passes it as ``--timeout-graceful-shutdown``).
+    ``shutdown_timeout`` too (``socketapi run`` passes it as ``timeout_graceful_shutdown``).
     """
     with server_with(transport, tmp_path, graceful_shutdown=graceful, shutdown_timeout=2) as (server, hooks):
         polite = slow_to_leave(server)
@@ -135,4 +135,5 @@ def test_graceful_shutdown_can_be_left_to_the_server(transport: str, graceful: b
         assert close_code(polite) == code
         polite.close()
         exit_within(server, 30)
-        assert notes(hooks) == [f"started {'shutdown' if graceful else 'closed'}", "cancelled"]
+        # uvicorn gives up on the connection at its timeout and exits: the hook never finishes
+        assert notes(hooks) == (["started shutdown", "cancelled"] if graceful else ["started closed"])
