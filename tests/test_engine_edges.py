@@ -1,0 +1,296 @@
+"""The engine's edges as a client sees them: frame order in a channel, repeated subscribes, what a
+leaving or closing subscriber still gets, the inbound bound's accounting, and the errors' texts.
+
+Each test runs in this process (the in-process test client, or the Phoenix wire over it), so a
+mutation-testing run sees which engine code it exercised. Gates (asyncio events opened by an
+action) hold a handler where a test needs it held: no sleep decides an order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import pytest
+
+from socketapi import Channel, Depends, SocketAPI, on_event
+from socketapi.connection import Socket
+from socketapi.testclient import TestClient
+
+calls: list[str] = []
+gates: dict[str, asyncio.Event] = {}
+
+
+def gate(name: str) -> asyncio.Event:
+    return gates.setdefault(name, asyncio.Event())
+
+
+@pytest.fixture(autouse=True)
+def fresh() -> None:
+    calls.clear()
+    gates.clear()
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}: calls={calls}")
+        time.sleep(0.01)
+
+
+def nickname(socket: Socket) -> str:
+    return f"guest of {type(socket).__name__}"
+
+
+class Ordered(Channel):
+    """'slow' waits for its gate; 'fast' answers at once. One subscriber's frames are handled in order."""
+
+    topic = "ordered"
+    joins = 0
+
+    async def join(self) -> dict[str, int]:
+        Ordered.joins += 1
+        return {"joins": Ordered.joins}
+
+    @on_event("slow")
+    async def slow(self) -> str:
+        try:
+            await gate("slow").wait()
+        except asyncio.CancelledError:
+            calls.append("slow cancelled")
+            raise
+        return "slow"
+
+    @on_event("fast")
+    async def fast(self) -> str:
+        return "fast"
+
+    async def leave(self, reason: str) -> None:
+        calls.append(f"ordered leave {reason}")
+
+
+class Deps(Channel):
+    """Join and event parameters resolved through a dependency that needs the socket."""
+
+    topic = "deps"
+
+    async def join(self, nick: Annotated[str, Depends(nickname)], n: int = 0) -> dict[str, Any]:
+        return {"nick": nick, "n": n}
+
+    @on_event("echo")
+    async def echo(self, nick: Annotated[str, Depends(nickname)], n: int) -> dict[str, Any]:
+        return {"nick": nick, "n": n}
+
+
+class LateFail(Channel):
+    """Its join waits for a gate, then fails: frames sent meanwhile queue behind it."""
+
+    topic = "late"
+
+    async def join(self) -> None:
+        await gate("late").wait()
+        raise RuntimeError("late join broke")
+
+
+class SlowOut(Channel):
+    """Intercepts 'say'; the first message's handle_out waits for a gate."""
+
+    topic = "slowout"
+    intercept = frozenset({"say"})
+
+    async def handle_out(self, event: str, payload: Any) -> None:
+        calls.append(f"handle_out {payload['n']}")
+        if payload["n"] == 1:
+            await gate("out").wait()
+        await self.push(event, payload)
+
+
+def make_app(**limits: Any) -> SocketAPI:
+    made = SocketAPI(**limits)
+    made.register(Ordered, Deps, LateFail, SlowOut)
+
+    @made.action("open")
+    async def open_gate(name: str) -> None:
+        gate(name).set()
+
+    @made.action("say")
+    async def say(n: int) -> None:
+        await made.broadcast("slowout", {"n": n}, event="say")
+
+    return made
+
+
+app = make_app()
+client = TestClient(app)
+
+
+def test_a_subscribers_frames_are_handled_in_order_while_one_waits() -> None:
+    with client.socket() as ws:
+        ws.subscribe("ordered")
+        slow, fast = ws.push("ordered", "slow"), ws.push("ordered", "fast")
+        ws.call("open", {"name": "slow"})  # an action runs beside the channel, never behind it
+        replies = [ws.receive_matching(lambda f: f.get("type") == "reply") for _ in range(2)]
+        assert [(r["ref"], r["data"]) for r in replies] == [(slow, "slow"), (fast, "fast")]
+
+
+def test_a_repeated_subscribe_is_acknowledged_without_joining_again() -> None:
+    Ordered.joins = 0
+    with client.socket() as ws:
+        assert ws.subscribe("ordered") == {"type": "subscribed", "channel": "ordered", "data": {"joins": 1}, "ref": 1}
+        assert ws.subscribe("ordered") == {"type": "subscribed", "channel": "ordered", "ref": 2}  # no second join
+        assert Ordered.joins == 1
+        assert app.subscription_count == 1
+    wait_for(lambda: calls == ["ordered leave closed"], "one leave")
+
+
+def test_a_close_cancels_the_handler_in_progress_then_runs_leave() -> None:
+    with client.socket() as ws:
+        ws.subscribe("ordered")
+        ws.push("ordered", "slow")
+        ws.send({"type": "ping", "ref": "p"})
+        assert ws.receive() == {"type": "pong", "ref": "p"}
+        wait_for(lambda: "slow" in gates, "the handler to wait")
+    wait_for(lambda: calls == ["slow cancelled", "ordered leave closed"], "the handler cancelled, then leave")
+
+
+def test_join_and_event_dependencies_get_the_socket_and_name_the_handler_when_invalid() -> None:
+    with client.socket() as ws:
+        assert ws.join("deps", {"n": 3}) == {"nick": "guest of Socket", "n": 3}
+        ref = ws.push("deps", "echo", {"n": 4})
+        assert ws.receive_reply(ref) == {"nick": "guest of Socket", "n": 4}
+        ref = ws.push("deps", "echo", {"n": "four"})
+        answer = ws.receive_matching(lambda f: f.get("ref") == ref)
+        assert (answer["code"], answer["message"]) == ("invalid_params", "Invalid parameters for event 'echo'")
+        ws.leave("deps")
+        ws.send({"type": "subscribe", "channel": "deps", "data": {"n": "three"}, "ref": "bad"})
+        answer = ws.receive_matching(lambda f: f.get("ref") == "bad")
+        assert (answer["code"], answer["message"]) == ("invalid_params", "Invalid parameters for action 'deps'")
+
+
+def test_an_event_queued_behind_a_join_that_fails_is_told_it_is_not_subscribed() -> None:
+    with client.socket() as ws:
+        ws.send({"type": "subscribe", "channel": "late", "ref": "join"})
+        event = ws.push("late", "anything")
+        ws.call("open", {"name": "late"})
+        failed = ws.receive_matching(lambda f: f.get("ref") == "join")
+        assert (failed["code"], failed["message"]) == ("handler_error", "late join broke")
+        answer = ws.receive_matching(lambda f: f.get("ref") == event)
+        assert answer == {
+            "type": "error",
+            "message": "Not subscribed to channel 'late'.",
+            "ref": event,
+            "code": "not_subscribed",
+            "channel": "late",
+        }
+
+
+def test_no_intercepted_broadcast_reaches_a_subscriber_once_it_asked_to_leave() -> None:
+    with client.socket() as ws, client.socket() as other:
+        ws.subscribe("slowout")
+        other.call("say", {"n": 1})  # its handle_out waits for the gate ...
+        other.call("say", {"n": 2})  # ... and this one waits behind it
+        wait_for(lambda: calls == ["handle_out 1"], "the first handle_out")
+        ws.send({"type": "unsubscribe", "channel": "slowout", "ref": "u"})
+        ws.send({"type": "ping", "ref": "p"})
+        assert ws.receive() == {"type": "pong", "ref": "p"}  # the unsubscribe was read
+        other.call("open", {"name": "out"})
+        assert ws.receive() == {"type": "data", "channel": "slowout", "event": "say", "data": {"n": 1}}
+        assert ws.receive() == {"type": "unsubscribed", "channel": "slowout", "ref": "u"}
+        assert calls == ["handle_out 1"]  # the second never ran
+
+
+def test_an_unsubscribe_or_a_close_leaves_nothing_of_the_subscriber_behind() -> None:
+    own = make_app()
+    with TestClient(own).socket() as ws:
+        ws.subscribe("ordered")
+        assert own.hub.topics == {"ordered": 1}
+        ws.leave("ordered")
+        assert own.hub.topics == {}
+        (supervisor,) = own.supervisors
+        assert not supervisor.joined
+        assert not supervisor.leaving
+        ws.subscribe("ordered")
+        assert own.hub.topics == {"ordered": 1}
+    wait_for(lambda: own.hub.topics == {}, "the hub to forget the topic")
+
+
+def test_unsubscribes_give_back_their_place_under_max_inflight() -> None:
+    """max_inflight=2: were an unsubscribe's frame never settled, the third cycle would never be read."""
+    with TestClient(make_app(max_inflight=2)).socket() as ws:
+        for _ in range(4):
+            ws.subscribe("ordered")
+            ws.leave("ordered")
+        assert ws.call("open", {"name": "x"}) is None
+
+
+def test_actions_without_a_timeout_give_back_their_place_under_max_inflight() -> None:
+    untimed = SocketAPI(max_inflight=2, action_timeout=None)
+
+    @untimed.action("nap")
+    async def nap() -> str:
+        await asyncio.sleep(0.01)  # it suspends: it runs as a task, counted in flight
+        return "rested"
+
+    with TestClient(untimed).socket() as ws:
+        assert [ws.call("nap") for _ in range(4)] == ["rested"] * 4
+
+
+def test_a_timeout_names_the_action_and_the_next_slow_action_times_out_too() -> None:
+    timed = SocketAPI(action_timeout=0.2)
+
+    @timed.action("sleep")
+    async def sleep(seconds: float) -> float:
+        await asyncio.sleep(seconds)
+        return seconds
+
+    with TestClient(timed).socket() as ws:
+        for ref in ("first", "second"):  # the second starts after the first deadline's timer fired
+            ws.send({"type": "action", "channel": "sleep", "data": {"seconds": 30}, "ref": ref})
+            answer = ws.receive_matching(lambda f: f.get("ref") == ref)  # noqa: B023 - used at once
+            assert answer == {
+                "type": "error",
+                "message": "Action 'sleep' timed out after 0.2s.",
+                "ref": ref,
+                "code": "timeout",
+                "channel": "sleep",
+            }
+
+
+# -- the Phoenix wire: errors without a ref still name their topic ------------------------------------
+
+PHOENIX = "/socket/websocket?vsn=2.0.0"
+
+
+class Crashing(Channel):
+    """Intercepts 'crash' and fails in handle_out; its leave fails too."""
+
+    topic = "crashing"
+    intercept = frozenset({"crash"})
+
+    async def handle_out(self, event: str, payload: Any) -> None:
+        raise RuntimeError("handle_out broke")
+
+    @on_event("crash")
+    async def crash(self) -> None:
+        await self.broadcast("crash", {})
+
+    async def leave(self, reason: str) -> None:
+        raise RuntimeError("leave broke")
+
+
+def test_phoenix_errors_of_handle_out_and_leave_go_to_the_channels_topic() -> None:
+    phoenix = SocketAPI()
+    phoenix.register(Crashing)
+    with TestClient(phoenix) as local, local.socket(PHOENIX) as ws:
+        receive: Callable[[], Any] = ws.receive
+        ws.websocket.send_text(json.dumps(["1", "1", "crashing", "phx_join", {}]))
+        assert receive() == ["1", "1", "crashing", "phx_reply", {"status": "ok", "response": {}}]
+        ws.websocket.send_text(json.dumps(["1", "2", "crashing", "crash", {}]))
+        assert receive() == ["1", None, "crashing", "error", {"reason": "handle_out broke"}]
+        ws.websocket.send_text(json.dumps(["1", "3", "crashing", "phx_leave", {}]))
+        errors: Any = ws.receive_matching(lambda f: f[3] == "error")  # type: ignore[index]
+        assert errors == ["1", None, "crashing", "error", {"reason": "leave broke"}]
