@@ -8,6 +8,7 @@ the hub. It never learns which transport or wire format the socket uses.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -290,7 +291,8 @@ class ChannelProcess:
         """Let an unsubscribe in progress complete (its ``leave`` runs once, with ``"left"``)."""
         runner = self._runner
         if runner is not None and runner is not asyncio.current_task():
-            await _outlive(runner)
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
 
     # -- teardown ----------------------------------------------------------------------------
 
@@ -301,7 +303,8 @@ class ChannelProcess:
         runner = self._runner
         if runner is not None and runner is not asyncio.current_task():
             runner.cancel()
-            await _outlive(runner)
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
         if self.state == "joined":
             await self._shutdown(reason)
         else:
@@ -331,19 +334,6 @@ class ChannelProcess:
                 self._context.report(exc, None, self.topic, self.join_ref)
             else:
                 logger.exception("Socket %s: leave(%r) of %r raised", self._context.socket.id, reason, self.topic)
-
-
-async def _outlive(runner: asyncio.Task[None]) -> None:
-    """Wait for ``runner`` to end, cancelled or not; only a cancellation of the caller itself propagates.
-
-    (A teardown cut short by the shutdown deadline must stop here, not go on to the next ``leave``.)
-    """
-    try:
-        await runner
-    except asyncio.CancelledError:
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            raise
 
 
 class RecordingProcess(ChannelProcess):
