@@ -143,6 +143,7 @@ class Session:
         "_max_bytes",
         "_max_frames",
         "_max_size",
+        "_rate_limited",
         "_readable",
         "_strikes",
         "_teardown",
@@ -187,6 +188,7 @@ class Session:
         self._max_frames = limits.max_inflight
         self._max_bytes = limits.max_inflight_bytes
         self.last_seen = self._loop.time()
+        self._rate_limited = limits.rate_limit is not None
         self._tokens = float(limits.rate_limit[1]) if limits.rate_limit else 0.0
         self._strikes = 0
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -215,9 +217,12 @@ class Session:
                 logger.info("Socket %s: frame of %d bytes over the %d-byte limit", socket.id, size, max_size)
                 socket.close(WS_1009_MESSAGE_TOO_BIG, "Frame too large", cause="too_big")
                 return
-        if not self._admit():
-            self.supervisor.report(LimitExceeded("Rate limit exceeded; frame dropped.", "rate_limited"), None, None)
-            return
+        if self._rate_limited:
+            if not self._admit():
+                self.supervisor.report(LimitExceeded("Rate limit exceeded; frame dropped.", "rate_limited"), None, None)
+                return
+        else:
+            self.last_seen = self._loop.time()
         wire = self.wire
         try:
             frame = wire.decode(raw)
@@ -263,15 +268,11 @@ class Session:
             self._readable = None
 
     def _admit(self) -> bool:
-        """Record a client frame: refresh the idle clock and take a rate-limit token if limited."""
+        """Record a client frame of a rate-limited app: refresh the idle clock and take a token."""
         now = self._loop.time()
-        rate_limit = self.endpoint.limits.rate_limit
-        if rate_limit is not None:
-            rate, burst = rate_limit
-            self._tokens = min(float(burst), self._tokens + (now - self.last_seen) * rate)
+        rate, burst = self.endpoint.limits.rate_limit or (0.0, 0)
+        self._tokens = min(float(burst), self._tokens + (now - self.last_seen) * rate)
         self.last_seen = now
-        if rate_limit is None:
-            return True
         if self._tokens >= 1.0:
             self._tokens -= 1.0
             return True
