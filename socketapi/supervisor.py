@@ -107,27 +107,24 @@ class Supervisor:
     def handle(self, frame: Inbound, size: int = 1) -> None:
         """Dispatch one decoded frame of ``size`` bytes. Never awaits: the reader goes straight back to the socket."""
         try:
-            self._dispatch(frame, size)
+            kind = frame.type
+            if kind == "action":
+                self._action(frame, size)
+            elif kind == "subscribe":
+                self._subscribe(frame, size)
+            elif kind == "event":
+                process = self.joined.get(frame.channel)
+                if process is None:
+                    self.report(NotSubscribed(frame.channel), frame.ref, frame.channel)
+                elif not self._stale(frame, process):
+                    self._take(size)
+                    process.submit(process.handle_in, frame.event, frame.data, frame.ref, size=size)
+            elif kind == "unsubscribe":
+                self._unsubscribe(frame, size)
+            else:  # ping
+                self.send(self.wire.pong(frame.ref))
         except Exception as exc:  # a bug of ours must cost one frame, never the socket
             self.report(exc, frame.ref, frame.channel or None)
-
-    def _dispatch(self, frame: Inbound, size: int) -> None:
-        kind = frame.type
-        if kind == "action":
-            self._action(frame, size)
-        elif kind == "subscribe":
-            self._subscribe(frame, size)
-        elif kind == "event":
-            process = self.joined.get(frame.channel)
-            if process is None:
-                self.report(NotSubscribed(frame.channel), frame.ref, frame.channel)
-            elif not self._stale(frame, process):
-                self._take(size)
-                process.submit(process.handle_in, frame.event, frame.data, frame.ref, size=size)
-        elif kind == "unsubscribe":
-            self._unsubscribe(frame, size)
-        else:  # ping
-            self.send(self.wire.pong(frame.ref))
 
     def _take(self, size: int) -> None:
         self.inflight += 1

@@ -141,6 +141,7 @@ class Session:
         "_idle_timer",
         "_loop",
         "_max_bytes",
+        "_max_chars",
         "_max_frames",
         "_max_size",
         "_rate_limited",
@@ -185,6 +186,7 @@ class Session:
         )
         self._loop = asyncio.get_running_loop()
         self._max_size = limits.max_frame_size
+        self._max_chars = limits.max_frame_size // 4
         self._max_frames = limits.max_inflight
         self._max_bytes = limits.max_inflight_bytes
         self.last_seen = self._loop.time()
@@ -209,10 +211,10 @@ class Session:
         socket = self.socket
         if socket.closing:
             return  # the server decided to close this socket: nothing it sends is handled any more
-        max_size = self._max_size
         size = len(raw)
-        if size > max_size // 4:
+        if size > self._max_chars:  # a character is at most 4 bytes: only a long frame needs encoding
             size = len(raw if isinstance(raw, bytes) else raw.encode())
+            max_size = self._max_size
             if size > max_size:
                 logger.info("Socket %s: frame of %d bytes over the %d-byte limit", socket.id, size, max_size)
                 socket.close(WS_1009_MESSAGE_TOO_BIG, "Frame too large", cause="too_big")
