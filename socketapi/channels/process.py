@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .. import _eager
-from ..exceptions import NotSubscribed, clip
+from ..exceptions import NotSubscribed
 from ..pubsub import Broadcast
 
 if TYPE_CHECKING:
@@ -197,9 +197,12 @@ class ChannelProcess:
             kwargs: dict[str, Any] = {}
             if route.join_plan is not None:
                 raw = {**data, **channel.params}  # the topic's own parameters cannot be overridden
-                error = f"Invalid parameters for action '{clip(self.topic)}'"
                 plan = route.join_plan
-                kwargs = plan.validate(raw, error) if plan.simple else await plan.resolve(raw, error, context.socket)
+                kwargs = (
+                    plan.validate(raw, "action", self.topic)
+                    if plan.simple
+                    else await plan.resolve(raw, "action", self.topic, context.socket)
+                )
                 for name in route.pattern.params:
                     if name in kwargs:
                         channel.params[name] = kwargs[name]
@@ -255,8 +258,12 @@ class ChannelProcess:
                 raise NotSubscribed(self.topic)
             handler = self.route.events.get(event)
             if handler is not None:
-                plan, error = handler.plan, f"Invalid parameters for event '{clip(event)}'"
-                kwargs = plan.validate(data, error) if plan.simple else await plan.resolve(data, error, context.socket)
+                plan = handler.plan
+                kwargs = (
+                    plan.validate(data, "event", event)
+                    if plan.simple
+                    else await plan.resolve(data, "event", event, context.socket)
+                )
                 result = await handler.method(self.channel, **kwargs)
             else:
                 result = await self.channel.handle_in(event, data)
