@@ -325,3 +325,61 @@ def test_a_hub_whose_loop_closed_without_stopping_it_starts_afresh_on_the_next_l
     relayed, received = asyncio.run(next_run())
     assert relayed == {"chat": 1}  # subscribed again for the subscriber that outlived the old run
     assert received == ["after the restart"]
+
+
+def test_a_hub_whose_loop_closed_starts_afresh_at_the_next_subscribe_without_a_start() -> None:
+    """No explicit start: the first call on the new loop finds the old loop dead and starts the hub here."""
+    broker = MemoryBroker()
+    backend = InMemoryBackend(broker)
+    hub, other = Hub(backend), Hub(InMemoryBackend(broker))
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(hub.subscribe("chat", Collector()))
+    loop.close()
+    broker.leave(backend)
+
+    async def next_run() -> tuple[bool, list[Any]]:
+        subscriber = Collector()
+        await hub.subscribe("news", subscriber)
+        running = hub.running
+        await other.publish(Broadcast.encode("news", "from another node"))
+        received = await subscriber.wait_for("from another node")  # the listener runs on this loop
+        await hub.stop()
+        await other.stop()
+        return running, received
+
+    assert asyncio.run(next_run()) == (True, ["from another node"])
+
+
+def test_a_hub_whose_loop_stopped_without_closing_is_not_handed_calls_it_would_never_run() -> None:
+    """A loop that stopped (run_until_complete returned) but is not closed runs nothing any more."""
+    hub = Hub(InMemoryBackend())
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(hub.subscribe("chat", Collector()))
+
+        async def next_run() -> dict[str, int]:
+            await asyncio.wait_for(hub.subscribe("chat", Collector()), 5)  # here, not on the stopped loop
+            topics = hub.topics
+            await hub.stop()
+            return topics
+
+        assert asyncio.run(next_run()) == {"chat": 2}
+    finally:
+        pending = asyncio.all_tasks(loop)  # the old run's listener: end it before closing its loop
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.close()
+
+
+def test_a_call_handed_to_a_loop_that_closed_meanwhile_raises_a_backend_error() -> None:
+    from socketapi.pubsub.hub import _handover
+
+    loop = asyncio.new_event_loop()
+    loop.close()
+
+    async def hand_over() -> None:
+        await _handover(asyncio.sleep(0), loop)
+
+    with pytest.raises(BackendError, match=r"^The event loop the pub/sub hub runs on has closed$"):
+        asyncio.run(hand_over())
