@@ -39,6 +39,7 @@ def make_app(**limits: Any) -> tuple[SocketAPI, list[str]]:
             pad = "x" * size
             for i in range(count):
                 await self.push("tick", {"n": i, "pad": pad})
+            reasons.append("spammed")
 
         async def leave(self, reason: str) -> None:
             reasons.append(reason)
@@ -117,4 +118,22 @@ def test_a_drop_oldest_channel_keeps_a_stuck_subscriber_and_the_newest_frames(ho
         assert frames == sorted(frames)  # ... the rest came in order ...
         assert frames[-1] == 1999  # ... the newest kept
         assert reasons == ["left"]  # never closed for overflow
+        stuck.close()
+
+
+def test_a_drop_oldest_channels_pushes_never_close_a_stuck_subscriber() -> None:
+    """The channel's own pushes follow its overflow policy too: frames are dropped, the socket stays."""
+    app, reasons = make_app(max_queue=8, max_queue_bytes=1 * MiB)
+    with live(app, sndbuf=4096) as server:
+        stuck = join(server.port, "ticker")
+        stuck.send({"type": "event", "channel": "ticker", "event": "spam", "data": {"count": 2000, "size": 100}})
+        wait_until(lambda: reasons == ["spammed"], "the 2000 pushes")
+        stuck.send({"type": "unsubscribe", "channel": "ticker", "ref": "bye"})
+        pushed = []
+        while (frame := stuck.receive())["type"] == "data":  # a close (1013) instead fails here
+            pushed.append(frame["data"]["n"])
+        assert frame == {"type": "unsubscribed", "channel": "ticker", "ref": "bye"}
+        assert 0 < len(pushed) < 2000  # some pushes were dropped ...
+        assert pushed[-1] == 1999  # ... the newest kept
+        wait_until(lambda: reasons == ["spammed", "left"], "leave('left')")
         stuck.close()
