@@ -260,6 +260,45 @@ def test_a_timeout_names_the_action_and_the_next_slow_action_times_out_too() -> 
             }
 
 
+# -- presence, from a channel that has it and from one that does not ---------------------------------
+
+
+class Room(Channel):
+    topic = "room"
+    presence = True
+
+    async def join(self, user: str) -> None:
+        await self.track(user, {})
+
+    @on_event("hide")
+    async def hide(self) -> bool:
+        await self.untrack()
+        return True
+
+
+class Lobby(Channel):
+    topic = "lobby"
+
+    @on_event("track")
+    async def track_here(self) -> str:
+        return await self.track("ann", {})
+
+
+def test_untrack_takes_the_subscriber_out_of_presence_and_a_channel_without_it_cannot_track() -> None:
+    present = SocketAPI()
+    present.register(Room, Lobby)
+    with TestClient(present) as local, local.socket() as ann, local.socket() as bob:
+        ann.join("room", {"user": "ann"})
+        bob.join("room", {"user": "bob"})
+        bob.presence("room", until=lambda state: sorted(state) == ["ann", "bob"])
+        assert ann.receive_reply(ann.push("room", "hide")) is True
+        assert sorted(bob.presence("room", until=lambda state: "ann" not in state)) == ["bob"]
+        ann.join("lobby")
+        ref = ann.push("lobby", "track")
+        answer = ann.receive_matching(lambda f: f.get("ref") == ref)
+        assert answer["message"] == "Lobby has no presence; set `presence = True` on the class to track"
+
+
 # -- the Phoenix wire: errors without a ref still name their topic ------------------------------------
 
 PHOENIX = "/socket/websocket?vsn=2.0.0"
@@ -294,3 +333,27 @@ def test_phoenix_errors_of_handle_out_and_leave_go_to_the_channels_topic() -> No
         ws.websocket.send_text(json.dumps(["1", "3", "crashing", "phx_leave", {}]))
         errors: Any = ws.receive_matching(lambda f: f[3] == "error")  # type: ignore[index]
         assert errors == ["1", None, "crashing", "error", {"reason": "leave broke"}]
+
+
+class Rejoined(Channel):
+    topic = "rejoined"
+
+    async def join(self) -> dict[str, int]:
+        calls.append("join")
+        return {"joins": calls.count("join")}
+
+    async def leave(self, reason: str) -> None:
+        calls.append(f"leave {reason}")
+
+
+def test_phoenix_joining_a_joined_topic_again_ends_the_old_join_first() -> None:
+    phoenix = SocketAPI()
+    phoenix.register(Rejoined)
+    with TestClient(phoenix) as local, local.socket(PHOENIX) as ws:
+        receive: Callable[[], Any] = ws.receive
+        ws.websocket.send_text(json.dumps(["1", "1", "rejoined", "phx_join", {}]))
+        assert receive() == ["1", "1", "rejoined", "phx_reply", {"status": "ok", "response": {"joins": 1}}]
+        ws.websocket.send_text(json.dumps(["2", "2", "rejoined", "phx_join", {}]))  # a new join_ref
+        answer: Any = ws.receive_matching(lambda f: f[1] == "2")  # type: ignore[index]
+        assert answer == ["2", "2", "rejoined", "phx_reply", {"status": "ok", "response": {"joins": 2}}]
+        assert calls == ["join", "leave left", "join"]  # the old leave ran before the new join
