@@ -291,9 +291,10 @@ class SocketAPI(Starlette):
                         await asyncio.wait(set(self._endpoint.serving))
                 finally:
                     self._shutdown_waits.discard(waiting)
-        late = [s for s in supervisors if s.cut_short()]
-        if late:
-            logger.warning("Shutdown deadline: cancelled the leave hooks still running on %d socket(s)", len(late))
+        if waiting.expired():
+            logger.warning("Shutdown deadline: cancelling the leave hooks still running")
+            for supervisor in supervisors:
+                supervisor.cut_short()
         if self._endpoint.serving:  # the cancelled hooks unwind, the connections end
             await asyncio.wait(set(self._endpoint.serving), timeout=SHUTDOWN_MARGIN)
 

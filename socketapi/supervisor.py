@@ -299,13 +299,10 @@ class Supervisor:
         if not closing.cancelled():
             closing.result()
 
-    def cut_short(self) -> bool:
-        """The shutdown deadline passed: cancel the teardown still running (its ``leave`` hook); whether one was."""
-        closing = self._closing
-        if closing is None or closing.done() or closing.cancelling():
-            return False
-        closing.cancel()
-        return True
+    def cut_short(self) -> None:
+        """The shutdown deadline passed: cancel the teardown if it still runs (its ``leave`` hook)."""
+        if self._closing is not None:
+            self._closing.cancel()  # a no-op once it is done
 
     async def _close(self, reason: LeaveReason) -> None:
         self.on_settled = None
