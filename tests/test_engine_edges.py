@@ -260,6 +260,30 @@ def test_a_timeout_names_the_action_and_the_next_slow_action_times_out_too() -> 
             }
 
 
+class Blank(Channel):
+    """Intercepts the event named by the empty string (a name like any other)."""
+
+    topic = "blank"
+    intercept = frozenset({""})
+
+    async def handle_out(self, event: str, payload: Any) -> None:
+        await self.push("seen", {"event": event, "payload": payload})
+
+
+def test_an_intercepted_event_reaches_handle_out_under_its_own_name_even_the_empty_one() -> None:
+    blank = SocketAPI()
+    blank.register(Blank)
+
+    @blank.action("send")
+    async def send() -> None:
+        await blank.broadcast("blank", 1, event="")
+
+    with TestClient(blank).socket() as ws:
+        ws.subscribe("blank")
+        ws.call("send")
+        assert ws.receive_push("blank", "seen") == {"event": "", "payload": 1}
+
+
 # -- presence, from a channel that has it and from one that does not ---------------------------------
 
 
@@ -357,3 +381,32 @@ def test_phoenix_joining_a_joined_topic_again_ends_the_old_join_first() -> None:
         answer: Any = ws.receive_matching(lambda f: f[1] == "2")  # type: ignore[index]
         assert answer == ["2", "2", "rejoined", "phx_reply", {"status": "ok", "response": {"joins": 2}}]
         assert calls == ["join", "leave left", "join"]  # the old leave ran before the new join
+
+
+# -- the shutdown deadline, in this process ----------------------------------------------------------
+
+
+class SlowLeave(Channel):
+    """Its leave takes a minute unless cancelled."""
+
+    topic = "slow"
+
+    async def leave(self, reason: str) -> None:
+        calls.append(f"leave {reason}")
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            calls.append("leave cancelled")
+            raise
+
+
+def test_a_shutdown_cancels_the_leave_hooks_still_running_at_its_deadline() -> None:
+    """``await app.shutdown()`` returns past ``shutdown_timeout`` with the slow hook cancelled, not left running."""
+    stopping = SocketAPI(shutdown_timeout=0.2)
+    stopping.register(SlowLeave, Ordered)
+    with TestClient(stopping) as local, local.socket() as ws, local.socket() as other:
+        ws.subscribe("slow")
+        other.subscribe("ordered")
+        assert local.portal is not None
+        local.portal.call(stopping.shutdown)
+        assert sorted(calls) == ["leave cancelled", "leave shutdown", "ordered leave shutdown"]
