@@ -383,3 +383,66 @@ def test_a_call_handed_to_a_loop_that_closed_meanwhile_raises_a_backend_error() 
 
     with pytest.raises(BackendError, match=r"^The event loop the pub/sub hub runs on has closed$"):
         asyncio.run(hand_over())
+
+
+class Reaching(InMemoryBackend):
+    """An in-memory backend that claims to reach other processes, as Redis does."""
+
+    reaches_other_processes = True
+
+
+async def test_a_broadcast_from_a_process_that_serves_nothing_goes_to_the_server_outside() -> None:
+    handed: list[Any] = []
+
+    async def outside(message: Broadcast) -> None:
+        handed.append(message.data)
+
+    script = Hub(InMemoryBackend(), outside=outside)
+    await script.publish(Broadcast.encode("chat", "from a script"))
+    assert handed == ["from a script"]  # posted to the server: this process has no subscriber to reach
+    assert not script.running  # and no backend was connected for it
+
+    serving = Hub(InMemoryBackend(), outside=outside)
+    subscriber = Collector()
+    await serving.subscribe("chat", subscriber)  # a local subscriber: this process serves
+    await serving.publish(Broadcast.encode("chat", "served here"))
+    assert subscriber.received == ["served here"]
+    await serving.stop()
+
+    brokered = Hub(Reaching(), outside=outside)
+    await brokered.publish(Broadcast.encode("chat", "through the broker"))
+    assert brokered.running  # the broker carries it to the server
+    await brokered.stop()
+    assert handed == ["from a script"]
+
+
+async def test_a_publish_gives_the_loop_a_turn_only_while_a_socket_write_waits() -> None:
+    async with Hub(InMemoryBackend()) as hub:
+        turns: list[int] = []
+
+        async def count_turns() -> None:
+            while True:
+                turns.append(1)
+                await asyncio.sleep(0)
+
+        counter = asyncio.create_task(count_turns())
+        await asyncio.sleep(0)
+        before = len(turns)
+        await hub.publish(Broadcast.encode("chat", 1))
+        assert len(turns) == before  # nothing waits: the publisher goes on without a turn
+        hub.backlog.waiting = 1
+        await hub.publish(Broadcast.encode("chat", 2))
+        assert len(turns) > before  # a write waits: the loop got a turn to flush it
+        counter.cancel()
+
+
+async def test_a_broadcast_leaves_out_only_the_excluded_subscriber() -> None:
+    async with Hub(InMemoryBackend()) as hub:
+        sender, other = Collector(), Collector()
+        await hub.subscribe("chat", sender)
+        await hub.subscribe("chat", other)
+        await hub.publish(Broadcast.encode("chat", "hi"), exclude=sender)
+        assert (sender.received, other.received) == ([], ["hi"])
+        await hub.publish(Broadcast.encode("chat", "all"))
+        assert (sender.received, other.received) == (["all"], ["hi", "all"])
+        assert hub.topics == {"chat": 2}
