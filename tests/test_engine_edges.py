@@ -410,3 +410,10 @@ def test_a_shutdown_cancels_the_leave_hooks_still_running_at_its_deadline() -> N
         assert local.portal is not None
         local.portal.call(stopping.shutdown)
         assert sorted(calls) == ["leave cancelled", "leave shutdown", "ordered leave shutdown"]
+
+
+def test_phoenix_leaving_a_topic_never_joined_is_answered_with_its_join_ref() -> None:
+    with TestClient(SocketAPI()) as local, local.socket(PHOENIX) as ws:
+        receive: Callable[[], Any] = ws.receive
+        ws.websocket.send_text(json.dumps(["7", "8", "room:never", "phx_leave", {}]))
+        assert receive() == ["7", "8", "room:never", "phx_reply", {"status": "ok", "response": {}}]
