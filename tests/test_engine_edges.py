@@ -299,6 +299,10 @@ class Room(Channel):
         await self.untrack()
         return True
 
+    @on_event("away")
+    async def away(self, status: str) -> str:
+        return await self.update({"status": status})
+
 
 class Lobby(Channel):
     topic = "lobby"
@@ -317,6 +321,11 @@ def test_untrack_takes_the_subscriber_out_of_presence_and_a_channel_without_it_c
         bob.presence("room", until=lambda state: sorted(state) == ["ann", "bob"])
         assert ann.receive_reply(ann.push("room", "hide")) is True
         assert sorted(bob.presence("room", until=lambda state: "ann" not in state)) == ["bob"]
+        bob.receive_reply(bob.push("room", "away", {"status": "out"}))
+        state = ann.presence("room", until=lambda state: "bob" in state and "status" in state["bob"]["metas"][0])
+        assert state["bob"]["metas"][0]["status"] == "out"
+        bob.leave("room")  # leaving takes bob out of presence
+        assert ann.presence("room", until=lambda state: "bob" not in state) == {}
         ann.join("lobby")
         ref = ann.push("lobby", "track")
         answer = ann.receive_matching(lambda f: f.get("ref") == ref)
