@@ -370,7 +370,7 @@ class RecordingProcess(ChannelProcess):
         # ChannelProcess.deliver's body, inlined (a call per subscriber per broadcast is the cost here).
         if self.muted or self.state != "joined":
             buffer = self._buffer
-            if buffer is not None and not self.muted:
+            if buffer is not None:  # (muted while joining: catch_up drops what was buffered)
                 buffer.append(message)
             return
         offset = message.offset
@@ -392,10 +392,3 @@ class RecordingProcess(ChannelProcess):
         self._last = recovery.position.offset
         for message in buffered:
             self.deliver(message)
-
-    async def join(self, data: dict[str, Any], ref: Ref | None, since: StreamPosition | None = None) -> None:
-        if self.state != "joined":
-            self._buffer = []
-        await super().join(data, ref, since)
-        if self.state != "joined":
-            self._buffer = None
