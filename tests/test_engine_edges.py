@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 import pytest
 
 from socketapi import Channel, Depends, SocketAPI, on_event
 from socketapi.connection import Socket
+from socketapi.pubsub import PubSubBackend
 from socketapi.testclient import TestClient
 
 calls: list[str] = []
@@ -282,6 +283,69 @@ def test_an_intercepted_event_reaches_handle_out_under_its_own_name_even_the_emp
         ws.subscribe("blank")
         ws.call("send")
         assert ws.receive_push("blank", "seen") == {"event": "", "payload": 1}
+
+
+class Loud(Channel):
+    """A channel with history that intercepts 'say': each subscriber gets it in capitals."""
+
+    topic = "loud"
+    history = 10
+    intercept = frozenset({"say"})
+
+    async def handle_out(self, event: str, payload: Any) -> None:
+        await self.push(event, {"text": payload["text"].upper()})
+
+
+class Historyless(PubSubBackend):
+    """A backend the app knows no history store for."""
+
+    async def connect(self) -> None:
+        pass
+
+    async def disconnect(self) -> None:
+        pass
+
+    async def subscribe(self, topic: str) -> None:
+        pass
+
+    async def unsubscribe(self, topic: str) -> None:
+        pass
+
+    async def publish(self, topic: str, message: bytes) -> None:
+        pass
+
+    def listen(self) -> AsyncIterator[tuple[str, bytes]]:
+        return self._nothing()
+
+    async def _nothing(self) -> AsyncIterator[tuple[str, bytes]]:
+        await asyncio.Event().wait()
+        yield "", b""
+
+
+def test_a_channel_with_history_intercepts_its_broadcasts_too() -> None:
+    loud = SocketAPI()
+    loud.register(Loud)
+
+    @loud.action("say")
+    async def say(text: str) -> None:
+        await loud.broadcast("loud", {"text": text}, event="say")
+
+    with TestClient(loud).socket() as ws:
+        ws.subscribe("loud")
+        ws.call("say", {"text": "hi"})
+        assert ws.receive_push("loud", "say") == {"text": "HI"}
+
+
+def test_a_channel_with_history_on_a_backend_that_keeps_none_is_refused_with_the_reason() -> None:
+    bare = SocketAPI(pubsub=Historyless())
+    bare.register(Loud)
+    with TestClient(bare).socket() as ws:
+        ws.send({"type": "subscribe", "channel": "loud", "ref": 1})
+        answer = ws.receive_matching(lambda f: f.get("ref") == 1)
+        assert answer["message"] == (
+            "The pub/sub backend Historyless keeps no history; "
+            "channels with history need InMemoryBackend or RedisBackend"
+        )
 
 
 # -- presence, from a channel that has it and from one that does not ---------------------------------
