@@ -327,13 +327,16 @@ def test_a_channel_with_history_intercepts_its_broadcasts_too() -> None:
     loud.register(Loud)
 
     @loud.action("say")
-    async def say(text: str) -> None:
-        await loud.broadcast("loud", {"text": text}, event="say")
+    async def say(text: str, event: str = "say") -> None:
+        await loud.broadcast("loud", {"text": text}, event=event)
 
     with TestClient(loud).socket() as ws:
         ws.subscribe("loud")
         ws.call("say", {"text": "hi"})
         assert ws.receive_push("loud", "say") == {"text": "HI"}
+        ws.call("say", {"text": "as is", "event": "note"})  # not intercepted: the broadcast itself
+        note = ws.receive_broadcast("loud", "note")
+        assert (note["data"], note["offset"]) == ({"text": "as is"}, 2)
 
 
 def test_a_channel_with_history_on_a_backend_that_keeps_none_is_refused_with_the_reason() -> None:
