@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -187,11 +188,15 @@ async def test_a_failing_relay_is_logged_once_per_outage_and_never_raised(caplog
             await hub.publish(Broadcast.encode("chat", 2))
             del backend.fail["publish"]
             await hub.publish(Broadcast.encode("chat", 3))
-        assert local.received == [1, 2, 3]  # local delivery never depends on the backend
+            await hub.publish(Broadcast.encode("chat", 4))  # back to normal: nothing to say
+            backend.fail["publish"] = BackendError("broker down again")
+            await hub.publish(Broadcast.encode("chat", 5))  # a new outage: said again
+        assert local.received == [1, 2, 3, 4, 5]  # local delivery never depends on the backend
         messages = [record.getMessage() for record in caplog.records]
-        assert len(messages) == 2
+        assert len(messages) == 3
         assert "no longer reach other nodes (BackendError: broker down)" in messages[0]
         assert "reach other nodes again; 2 published meanwhile" in messages[1]
+        assert "no longer reach other nodes (BackendError: broker down again)" in messages[2]
 
 
 async def test_messages_from_the_backend_with_our_own_node_id_are_dropped() -> None:
@@ -446,3 +451,24 @@ async def test_a_broadcast_leaves_out_only_the_excluded_subscriber() -> None:
         await hub.publish(Broadcast.encode("chat", "all"))
         assert (sender.received, other.received) == (["all"], ["hi", "all"])
         assert hub.topics == {"chat": 2}
+
+
+def test_a_broadcast_handed_over_from_another_thread_reaches_the_other_nodes(
+    loop_in_thread: asyncio.AbstractEventLoop,
+) -> None:
+    broker = MemoryBroker()
+    hub, other = Hub(InMemoryBackend(broker)), Hub(InMemoryBackend(broker))
+    subscriber = Collector()
+
+    def there(coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, loop_in_thread).result(5)
+
+    there(hub.start())
+    there(other.subscribe("chat", subscriber))
+    asyncio.run(hub.publish(Broadcast.encode("chat", "from this thread")))  # relayed on the hub's loop
+    deadline = time.monotonic() + 5
+    while not subscriber.received and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert subscriber.received == ["from this thread"]
+    there(hub.stop())
+    there(other.stop())
