@@ -292,6 +292,7 @@ def test_an_error_whose_data_cannot_be_encoded_still_reaches_the_client() -> Non
         assert answer["type"] == "error"
         assert answer["ref"] == 1
         assert answer["message"] == "Custom failure."
+        assert answer["channel"] == "unserializable"  # the fallback frame answers the same call
         ws.send_json({"type": "ping"})
         assert ws.receive_json() == {"type": "pong"}
 

@@ -18,6 +18,7 @@ import pytest
 
 from socketapi import Channel, Depends, SocketAPI, on_event
 from socketapi.connection import Socket
+from socketapi.exceptions import FrameError
 from socketapi.pubsub import PubSubBackend
 from socketapi.testclient import TestClient
 
@@ -417,6 +418,10 @@ class Crashing(Channel):
     async def crash(self) -> None:
         await self.broadcast("crash", {})
 
+    @on_event("unencodable")
+    async def unencodable(self) -> None:
+        raise FrameError("Custom failure.", data={"bad": object()})
+
     async def leave(self, reason: str) -> None:
         raise RuntimeError("leave broke")
 
@@ -430,6 +435,14 @@ def test_phoenix_errors_of_handle_out_and_leave_go_to_the_channels_topic() -> No
         assert receive() == ["1", "1", "crashing", "phx_reply", {"status": "ok", "response": {}}]
         ws.websocket.send_text(json.dumps(["1", "2", "crashing", "crash", {}]))
         assert receive() == ["1", None, "crashing", "error", {"reason": "handle_out broke"}]
+        ws.websocket.send_text(json.dumps(["1", "9", "crashing", "unencodable", {}]))
+        assert receive() == [  # its data cannot be encoded: the fallback frame still names the join
+            "1",
+            "9",
+            "crashing",
+            "phx_reply",
+            {"status": "error", "response": {"reason": "Custom failure."}},
+        ]
         ws.websocket.send_text(json.dumps(["1", "3", "crashing", "phx_leave", {}]))
         errors: Any = ws.receive_matching(lambda f: f[3] == "error")  # type: ignore[index]
         assert errors == ["1", None, "crashing", "error", {"reason": "leave broke"}]
