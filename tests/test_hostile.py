@@ -220,6 +220,25 @@ def test_with_tcp_user_timeout_the_descriptor_is_released_too(
         deaf.close()
 
 
+def test_socketapi_run_releases_the_descriptor_by_default(
+    servers: Servers, clients: list[Client], leave_log: Path
+) -> None:
+    """`socketapi run` serves the ASGI transport on a listening socket with TCP_USER_TIMEOUT set."""
+    if servers.transport != "asgi":
+        pytest.skip("the direct transport aborts a connection itself")
+    server = servers.start(
+        {"close_timeout": 1}, args=("--tcp-user-timeout", "1"), cli=True, SOCKETAPI_TEST_LEAVE_LOG=str(leave_log)
+    )
+    monitor = connect(clients, server)
+    base_fds = monitor.call("stats")["fds"]
+    deaf, _ = join_100_then_stop_reading(server, clients)
+    try:
+        assert monitor.call("stats")["fds"] >= base_fds + 2
+        eventually(lambda: monitor.call("stats")["fds"] == base_fds + 1, "the deaf client's descriptor to be closed")
+    finally:
+        deaf.close()
+
+
 # -- 3. strict JSON out ---------------------------------------------------------------------------------
 
 
