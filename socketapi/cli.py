@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -108,7 +109,11 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"socketapi run: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    server = uvicorn.Server(uvicorn.Config(app, **settings))
+    server = uvicorn.Server(uvicorn.Config(app, **settings))  # (its Config sets up logging)
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    # uvicorn says where it listens only for a socket it bound itself.
+    logging.getLogger("uvicorn.error").info("Serving on http://%s:%d (press Ctrl+C to stop)", shown, bound_port)
     try:
         server.run(sockets=[sock])
     finally:
