@@ -176,7 +176,7 @@ class Socket:
                 len(queue),
                 self._queued_chars,
             )
-            self.close(WS_1013_TRY_AGAIN_LATER, "Send queue overflow", cause="overflow", flush=False)
+            self.overflow()
             return
         queue.append((frame, droppable))
         self._queued_chars += len(frame)
@@ -244,6 +244,10 @@ class Socket:
                 kept.append((frame, droppable))
         queue[:0] = kept
         return len(queue) < limits.max_queue and self._queued_chars + room <= limits.max_queue_bytes
+
+    def overflow(self) -> None:
+        """Close for a full queue (1013): frames, or broadcasts waiting for a channel's ``handle_out``."""
+        self.close(WS_1013_TRY_AGAIN_LATER, "Send queue overflow", cause="overflow", flush=False)
 
     def close(
         self,

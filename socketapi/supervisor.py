@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from . import _eager
 from .channels.process import ChannelProcess, RecordingProcess
@@ -56,6 +56,8 @@ class Supervisor:
         "_history",
         "_loop",
         "_tasks",
+        "adopted",
+        "adopts",
         "encode_broadcast",
         "hub",
         "inflight",
@@ -95,7 +97,7 @@ class Supervisor:
         self.encode_broadcast = encode_broadcast or wire.broadcast
         self.joined: dict[str, ChannelProcess] = {}
         self.leaving: dict[ChannelProcess, None] = {}  # dicts as sets: an empty dict is a third of an empty set
-        self._tasks: dict[asyncio.Task[None], float] = {}  # running actions and their deadlines
+        self._tasks: dict[asyncio.Task[Any], float] = {}  # running actions and their deadlines
         self._loop = asyncio.get_running_loop()
         self._deadline_timer: asyncio.TimerHandle | None = None
         self._closing: asyncio.Task[None] | None = None
@@ -103,6 +105,13 @@ class Supervisor:
         self.inflight = 0
         self.inflight_bytes = 0
         self.on_settled: Callable[[], None] | None = None  # the transport's: some work finished
+        # Whether an action runs in the task that read its frame until it first waits, instead of
+        # a task of its own: the transport then reads on in a new task and leaves this one to the
+        # action (it picks up ``adopted``), so the action sees one task from its first line to
+        # its last, and an action that never waits costs no task and no turn of the event loop.
+        # Set by the ASGI transport where asyncio has no eager tasks (Python < 3.12).
+        self.adopts = False
+        self.adopted: tuple[Coroutine[Any, Any, None], Any] | None = None
 
     def handle(self, frame: Inbound, size: int = 1) -> None:
         """Dispatch one decoded frame of ``size`` bytes. Never awaits: the reader goes straight back to the socket."""
@@ -142,9 +151,22 @@ class Supervisor:
         if route is None:
             self.report(UnknownAction(frame.channel), frame.ref, frame.channel)
             return
-        task = _eager.spawn(self._run_action(route, frame, size))
-        if task.done():  # (Python 3.12+: it ran eagerly and never waited)
-            return
+        task: asyncio.Task[Any] | None
+        if self.adopts:
+            coro = self._run_action(route, frame, size)
+            try:
+                awaiting = coro.send(None)
+            except StopIteration:
+                return  # it never waited: no task at all
+            # It waits. The task that read its frame becomes its task from here on, and the
+            # transport reads on in a new one (see adopts).
+            task = asyncio.current_task()
+            assert task is not None
+            self.adopted = (coro, awaiting)
+        else:
+            task = _eager.spawn(self._run_action(route, frame, size))
+            if task.done():  # (Python 3.12+: it ran eagerly and never waited)
+                return
         self._take(size)
         timeout = self.limits.action_timeout
         if timeout is not None:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..history import HistoryStore, Recovery
     from ..presence import Presence
     from ..pubsub import Hub
-    from ..settings import OverflowPolicy
+    from ..settings import Limits, OverflowPolicy
     from ..types import JSON, LeaveReason, Ref, StreamPosition
     from ..wire import WireFormat
     from .route import ChannelRoute
@@ -52,6 +52,9 @@ class ProcessContext(Protocol):
 
     def send(self, frame: str, overflow: OverflowPolicy | None = None) -> None: ...
 
+    @property
+    def limits(self) -> Limits: ...
+
     def report(self, exc: BaseException, ref: Ref | None, channel: str | None, join_ref: Ref | None = None) -> None:
         """Turn an exception into an error frame to the client."""
 
@@ -78,6 +81,8 @@ class ChannelProcess:
         "_context",
         "_draining",
         "_mailbox",
+        "_outgoing",
+        "_outgoing_bytes",
         "_runner",
         "channel",
         "join_ref",
@@ -104,6 +109,8 @@ class ChannelProcess:
         self._mailbox: list[Job] = []  # short-lived and small: a list costs far less than a deque
         self._runner: asyncio.Task[None] | None = None
         self._draining = False
+        self._outgoing = 0  # broadcasts in the mailbox for handle_out, and their payloads' bytes
+        self._outgoing_bytes = 0
         channel = self.channel = route.cls()
         channel.socket = context.socket
         channel.topic_name = topic
@@ -140,9 +147,44 @@ class ChannelProcess:
             return
         route, context = self.route, self._context
         if route.intercept and message.event in route.intercept:
-            context.socket.call_soon(lambda: self.submit(self._handle_out, message))
+            context.socket.call_soon(lambda: self._intercepted(message))
         else:
             context.send(message.frame(context.encode_broadcast), route.overflow)
+
+    def _intercepted(self, message: Broadcast) -> None:
+        """Queue a broadcast for ``handle_out``, bounded as the socket's send queue is.
+
+        A slow ``handle_out`` would otherwise let broadcasts pile up in the mailbox without
+        limit: at ``max_queue`` of them, or ``max_queue_bytes`` of their payloads, the channel's
+        overflow policy applies (``"close"``: the socket is closed with 1013; ``"drop_oldest"``:
+        the oldest waiting broadcast is dropped, or this one if none is waiting).
+        """
+        limits = self._context.limits
+        size = len(message.payload)
+        while self._outgoing >= limits.max_queue or self._outgoing_bytes + size > limits.max_queue_bytes:
+            if (self.route.overflow or limits.overflow) != "drop_oldest":
+                logger.warning(
+                    "Socket %s: %d broadcasts wait for %s's handle_out; closing it",
+                    self._context.socket.id,
+                    self._outgoing,
+                    self.topic,
+                )
+                self._context.socket.overflow()
+                return
+            if not self._drop_oldest_out():
+                return
+        self._outgoing += 1
+        self._outgoing_bytes += size
+        self.submit(self._handle_out, message)
+
+    def _drop_oldest_out(self) -> bool:
+        for i, (job, args, _) in enumerate(self._mailbox):
+            if job == self._handle_out:
+                del self._mailbox[i]
+                self._outgoing -= 1
+                self._outgoing_bytes -= len(args[0].payload)
+                return True
+        return False
 
     # -- ChannelContext (called by the Channel instance) -----------------------------------
 
@@ -273,6 +315,8 @@ class ChannelProcess:
             context.report(exc, ref, self.topic, self.join_ref)
 
     async def _handle_out(self, message: Broadcast) -> None:
+        self._outgoing -= 1
+        self._outgoing_bytes -= len(message.payload)
         if self.muted or self.state != "joined":
             return
         try:
@@ -380,7 +424,7 @@ class RecordingProcess(ChannelProcess):
             self._last = offset
         route, context = self.route, self._context
         if route.intercept and message.event in route.intercept:
-            context.socket.call_soon(lambda: self.submit(self._handle_out, message))
+            context.socket.call_soon(lambda: self._intercepted(message))
         else:
             context.send(message.frame(context.encode_broadcast), route.overflow)
 
