@@ -506,3 +506,10 @@ def test_phoenix_leaving_a_topic_never_joined_is_answered_with_its_join_ref() ->
         receive: Callable[[], Any] = ws.receive
         ws.websocket.send_text(json.dumps(["7", "8", "room:never", "phx_leave", {}]))
         assert receive() == ["7", "8", "room:never", "phx_reply", {"status": "ok", "response": {}}]
+
+
+def test_an_action_that_never_waits_is_answered_once() -> None:
+    with client.socket() as ws:
+        assert ws.call("open", {"name": "nothing"}) is None
+        ws.send({"type": "ping", "ref": "p"})
+        assert ws.receive() == {"type": "pong", "ref": "p"}  # the answer, and nothing after it
