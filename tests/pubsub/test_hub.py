@@ -470,5 +470,8 @@ def test_a_broadcast_handed_over_from_another_thread_reaches_the_other_nodes(
     while not subscriber.received and time.monotonic() < deadline:
         time.sleep(0.01)
     assert subscriber.received == ["from this thread"]
+    asyncio.run(other.unsubscribe("chat", subscriber))  # handed over too: the last one unsubscribes the node
+    assert other.topics == {}
+    assert broker.topics == {}
     there(hub.stop())
     there(other.stop())
