@@ -354,3 +354,25 @@ def test_a_broadcast_landing_between_registration_and_the_read_arrives_once(
             assert texts_and_offsets(ann, "news", 4) == [("0", 1), ("1", 2), ("in the gap", 3), ("2", 4)]
             ann.call("publish", {"channel": "plain"})  # a marker: nothing after it was pending
             assert ann.pending == []
+
+
+def test_a_repeated_subscribe_whose_history_read_fails_is_answered_with_the_error(
+    app: SocketAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with TestClient(app) as client, client.socket() as ann:
+        ann.subscribe("news")
+
+        async def broken(self: MemoryHistory, topic: str, policy: HistoryPolicy, since: Any = None) -> Recovery:
+            raise RuntimeError("history store down")
+
+        monkeypatch.setattr(MemoryHistory, "read", broken)
+        ann.send({"type": "subscribe", "channel": "news", "ref": "again"})
+        assert ann.receive_matching(lambda f: f.get("ref") == "again") == {
+            "type": "error",
+            "message": "history store down",
+            "ref": "again",
+            "code": "handler_error",
+            "channel": "news",
+        }
+        ann.call("publish", {"channel": "news"})  # still subscribed, once
+        assert texts_and_offsets(ann, "news", 1) == [("0", 1)]
