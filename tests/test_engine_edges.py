@@ -513,3 +513,29 @@ def test_an_action_that_never_waits_is_answered_once() -> None:
         assert ws.call("open", {"name": "nothing"}) is None
         ws.send({"type": "ping", "ref": "p"})
         assert ws.receive() == {"type": "pong", "ref": "p"}  # the answer, and nothing after it
+
+
+def test_a_subscribe_past_max_channels_is_told_the_limit_on_both_wires() -> None:
+    limited = SocketAPI(max_channels=1)
+    limited.register(Ordered, Deps)
+    with TestClient(limited) as local, local.socket() as ws, local.socket(PHOENIX) as phx:
+        ws.subscribe("ordered")
+        ws.send({"type": "subscribe", "channel": "deps", "ref": "over"})
+        assert ws.receive_matching(lambda f: f.get("ref") == "over") == {
+            "type": "error",
+            "message": "Too many channels joined; the limit is 1.",
+            "ref": "over",
+            "code": "too_many_channels",
+            "channel": "deps",
+        }
+        receive: Callable[[], Any] = phx.receive
+        phx.websocket.send_text(json.dumps(["1", "1", "ordered", "phx_join", {}]))
+        assert receive()[4]["status"] == "ok"
+        phx.websocket.send_text(json.dumps(["2", "2", "deps", "phx_join", {}]))
+        assert receive() == [
+            "2",
+            "2",
+            "deps",
+            "phx_reply",
+            {"status": "error", "response": {"reason": "Too many channels joined; the limit is 1."}},
+        ]
