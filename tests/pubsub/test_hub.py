@@ -371,9 +371,13 @@ def test_a_hub_whose_loop_stopped_without_closing_is_not_handed_calls_it_would_n
         assert asyncio.run(next_run()) == {"chat": 2}
     finally:
         pending = asyncio.all_tasks(loop)  # the old run's listener: end it before closing its loop
-        for task in pending:
-            task.cancel()
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+
+        async def cancelled() -> None:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+        loop.run_until_complete(cancelled())
         loop.close()
 
 
