@@ -18,8 +18,8 @@ import pytest
 
 from socketapi import Channel, Depends, SocketAPI, on_event
 from socketapi.connection import Socket
-from socketapi.exceptions import FrameError
-from socketapi.pubsub import PubSubBackend
+from socketapi.exceptions import BackendError, FrameError
+from socketapi.pubsub import InMemoryBackend, PubSubBackend
 from socketapi.testclient import TestClient
 
 calls: list[str] = []
@@ -539,3 +539,50 @@ def test_a_subscribe_past_max_channels_is_told_the_limit_on_both_wires() -> None
             "phx_reply",
             {"status": "error", "response": {"reason": "Too many channels joined; the limit is 1."}},
         ]
+
+
+def test_since_on_a_channel_without_history_keeps_the_join_reply() -> None:
+    Ordered.joins = 0
+    with client.socket() as ws:
+        answer = ws.subscribe("ordered", since={"offset": 3, "epoch": "e"})
+        assert answer == {
+            "type": "subscribed",
+            "channel": "ordered",
+            "data": {"joins": 1},
+            "recovered": False,
+            "ref": 1,
+        }
+
+
+class Refused(Channel):
+    topic = "refused"
+
+
+class RefusingBroker(InMemoryBackend):
+    async def subscribe(self, topic: str) -> None:
+        raise BackendError(f"the broker refused {topic}")
+
+
+def test_phoenix_presence_state_and_a_backend_refusal_answer_the_join_they_belong_to() -> None:
+    phoenix = SocketAPI(pubsub=RefusingBroker())
+    phoenix.register(Refused)
+    with TestClient(phoenix) as local, local.socket(PHOENIX) as ws:
+        receive: Callable[[], Any] = ws.receive
+        ws.websocket.send_text(json.dumps(["3", "4", "refused", "phx_join", {}]))
+        assert receive() == [
+            "3",
+            "4",
+            "refused",
+            "phx_reply",
+            {"status": "error", "response": {"reason": "the broker refused refused"}},
+        ]
+    present = SocketAPI()
+    present.register(Room)
+    with TestClient(present) as local, local.socket(PHOENIX) as ann, local.socket(PHOENIX) as bob:
+        ann.websocket.send_text(json.dumps(["1", "1", "room", "phx_join", {"user": "ann"}]))
+        assert ann.receive_matching(lambda f: f[3] == "presence_state")[:2] == ["1", None]  # type: ignore[index]
+        ann.receive_matching(lambda f: f[3] == "presence_diff")  # type: ignore[index]  # ann is tracked
+        bob.websocket.send_text(json.dumps(["5", "6", "room", "phx_join", {"user": "bob"}]))
+        state: Any = bob.receive_matching(lambda f: f[3] == "presence_state")  # type: ignore[index]
+        assert state[:4] == ["5", None, "room", "presence_state"]
+        assert "ann" in state[4]  # who was there before bob
