@@ -479,3 +479,12 @@ def test_a_broadcast_handed_over_from_another_thread_reaches_the_other_nodes(
     assert broker.topics == {}
     there(hub.stop())
     there(other.stop())
+
+
+def test_a_stop_from_another_thread_is_handed_to_the_hubs_loop(loop_in_thread: asyncio.AbstractEventLoop) -> None:
+    backend = GatedBackend()
+    hub = Hub(backend)
+    asyncio.run_coroutine_threadsafe(hub.start(), loop_in_thread).result(5)
+    asyncio.run(hub.stop())  # from this thread: done on the hub's loop
+    assert not hub.running
+    assert not backend.connected
