@@ -97,7 +97,9 @@ class Supervisor:
         self.encode_broadcast = encode_broadcast or wire.broadcast
         self.joined: dict[str, ChannelProcess] = {}
         self.leaving: dict[ChannelProcess, None] = {}  # dicts as sets: an empty dict is a third of an empty set
-        self._tasks: dict[asyncio.Task[Any], float] = {}  # running actions and their deadlines
+        # Running actions, by the id of their frame (alive as long as the action runs, and known to
+        # the action itself, which needs no current_task() to find its entry): task, deadline.
+        self._tasks: dict[int, tuple[asyncio.Task[Any], float]] = {}
         self.loop = asyncio.get_running_loop()
         self._deadline_timer: asyncio.TimerHandle | None = None
         self._closing: asyncio.Task[None] | None = None
@@ -172,17 +174,17 @@ class Supervisor:
         if timeout is not None:
             loop = self.loop
             deadline = loop.time() + timeout
-            self._tasks[task] = deadline
+            self._tasks[id(frame)] = (task, deadline)
             if self._deadline_timer is None:
                 self._deadline_timer = loop.call_at(deadline, self._expire_actions)
         else:
-            self._tasks[task] = _NO_DEADLINE
+            self._tasks[id(frame)] = (task, _NO_DEADLINE)
 
     def _expire_actions(self) -> None:
         """Cancel the actions past their deadline: one timer per socket, not one per action."""
         self._deadline_timer = None
         now = self.loop.time()
-        for task, deadline in list(self._tasks.items()):  # in start order, so in deadline order
+        for task, deadline in list(self._tasks.values()):  # in start order, so in deadline order
             if deadline > now:
                 self._deadline_timer = self.loop.call_at(deadline, self._expire_actions)
                 return
@@ -215,9 +217,8 @@ class Supervisor:
             self.report(exc, frame.ref, frame.channel)
         finally:
             # Counted here rather than in a done callback: one turn of the event loop less per
-            # call. A call that never waited was never counted: nothing to pop, and no
-            # current_task() either (on Linux each one costs a getpid() system call).
-            if self._tasks and self._tasks.pop(asyncio.current_task(), None) is not None:  # type: ignore[arg-type]
+            # call. (A call that never waited was never counted: nothing to pop.)
+            if self._tasks.pop(id(frame), None) is not None:
                 self.settle(size)
 
     def _stale(self, frame: Inbound, process: ChannelProcess) -> bool:
@@ -323,7 +324,7 @@ class Supervisor:
         if self._deadline_timer is not None:
             self._deadline_timer.cancel()
             self._deadline_timer = None
-        tasks = list(self._tasks)
+        tasks = [task for task, _ in self._tasks.values()]
         for task in tasks:
             task.cancel()
         for task in tasks:
