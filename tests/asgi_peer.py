@@ -10,6 +10,7 @@ milliseconds, and the code under test runs in the test's process (a mutation run
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -76,11 +77,17 @@ class Peer:
     async def __aenter__(self) -> Peer:
         return await self.connect()
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, exc_type: object, *_: object) -> None:
         self.reading.set()
-        if self.task is not None and not self.task.done():
-            self._incoming.put_nowait({"type": "websocket.disconnect", "code": 1000})
-            await asyncio.wait_for(self.task, 10)
+        if self.task is None or self.task.done():
+            return
+        if exc_type is not None:  # the test failed: do not wait on an app that may not be reading
+            self.task.cancel()
+            with contextlib.suppress(BaseException):
+                await self.task
+            return
+        self._incoming.put_nowait({"type": "websocket.disconnect", "code": 1000})
+        await asyncio.wait_for(self.task, 10)
 
     # -- the client's side ---------------------------------------------------------------------
 
