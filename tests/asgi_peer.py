@@ -53,6 +53,7 @@ class Peer:
         self.reading.set()
         self.writes_waiting = 0  # the app's sends waiting for the client to read
         self._incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._incoming.put_nowait({"type": "websocket.connect"})  # first, whatever the test sends before connecting
         self.task: asyncio.Task[None] | None = None
 
     async def _receive(self) -> dict[str, Any]:
@@ -67,11 +68,11 @@ class Peer:
                 self.writes_waiting -= 1
         self.messages.append(message)
 
-    async def connect(self) -> Peer:
-        self._incoming.put_nowait({"type": "websocket.connect"})
+    async def connect(self, *, accepted: bool = True) -> Peer:
+        """Open the connection; the app must accept it (or, with ``accepted=False``, refuse it)."""
         self.task = asyncio.get_running_loop().create_task(self.app(self.scope, self._receive, self._send))
         await until(lambda: self.messages, "the handshake's answer")
-        assert self.messages[0]["type"] == "websocket.accept", self.messages[0]
+        assert (self.messages[0]["type"] == "websocket.accept") == accepted, self.messages[0]
         return self
 
     async def __aenter__(self) -> Peer:
@@ -92,7 +93,11 @@ class Peer:
     # -- the client's side ---------------------------------------------------------------------
 
     def send(self, frame: dict[str, Any]) -> None:
-        self._incoming.put_nowait({"type": "websocket.receive", "text": json.dumps(frame)})
+        self.send_message({"type": "websocket.receive", "text": json.dumps(frame)})
+
+    def send_message(self, message: dict[str, Any]) -> None:
+        """An ASGI message for the app's ``receive``, as the server would hand it."""
+        self._incoming.put_nowait(message)
 
     def disconnect(self) -> None:
         self._incoming.put_nowait({"type": "websocket.disconnect", "code": 1000})
