@@ -18,8 +18,8 @@ from typing import Any
 from starlette.types import ASGIApp
 
 
-async def until(condition: Callable[[], object], what: str, within: float = 10.0) -> None:
-    """Let the loop run until ``condition()`` holds (bounded: a test waits, never hangs)."""
+async def until(condition: Callable[[], object], what: str, within: float = 5.0) -> None:
+    """Let the loop run until ``condition()`` holds: bounded (in-loop events take milliseconds; 5 s is ample)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while not condition():

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+import pytest
 
 from socketapi import Socket, SocketAPI
 from tests.asgi_peer import Peer, until
@@ -52,7 +55,9 @@ async def settle() -> None:
     await asyncio.sleep(0.02)
 
 
-async def test_at_max_inflight_frames_the_server_stops_reading_until_work_finishes() -> None:
+async def test_at_max_inflight_frames_the_server_stops_reading_until_work_finishes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     app, started, gates, _ = make_app(max_inflight=4)
     async with Peer(app) as peer, Peer(app) as bystander:
         for n in range(6):
@@ -83,6 +88,10 @@ async def test_at_max_inflight_frames_the_server_stops_reading_until_work_finish
             release(gates, n)
         assert await peer.reply("p") == {"type": "pong", "ref": "p"}
         assert sorted(f["ref"] for f in peer.frames if f.get("channel") == "hold") == list(range(6))
+        peer.send({"type": "action", "channel": "hold", "data": {"n": 9}, "ref": 9})
+        release(gates, 9)
+        await peer.reply(9)  # work finishing once reading resumed: no error anywhere
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_at_max_inflight_bytes_the_server_stops_reading_and_one_frame_of_the_bound_still_fits() -> None:

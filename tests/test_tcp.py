@@ -62,3 +62,20 @@ def test_a_port_in_use_raises_and_leaks_no_descriptor() -> None:
         with pytest.raises(OSError, match="in use"):
             listening_socket("127.0.0.1", port)
         assert len(os.listdir("/proc/self/fd")) == before
+
+
+def port_8000_free() -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", 8000))
+        except OSError:
+            return False
+    return True
+
+
+def test_by_default_loopback_on_port_8000() -> None:
+    if not port_8000_free():
+        pytest.skip("something of this host's listens on 8000")
+    with listening_socket() as sock:
+        assert sock.getsockname() == ("127.0.0.1", 8000)

@@ -7,6 +7,7 @@ full. So the frame that fills the queue, and the one that overflows it, are know
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -217,3 +218,42 @@ async def test_a_client_that_never_reads_is_let_go_after_close_timeout() -> None
         peer.reading.set()
         assert peer.closed_with is None  # abandoned: not even the close was written
         assert numbers(peer) == []
+
+
+async def test_the_first_close_wins_and_closed_says_when_it_was_written() -> None:
+    app, reasons, sockets, _ = make_app()
+    async with Peer(app) as peer:
+        await subscribe(peer, "feed")
+        peer.send({"type": "action", "channel": "grab", "ref": "g"})
+        await peer.reply("g")
+        socket = sockets[0]
+        peer.reading.clear()  # the close cannot be written yet
+        socket.close(4000, "First")
+        socket.close(4001, "Second")
+        await until(lambda: reasons == ["closed"], "leave('closed')")
+        assert socket.closing
+        assert not socket.closed
+        peer.reading.set()
+        await until(lambda: socket.closed, "the close to be written")
+        assert peer.closed_with == (4000, "First")
+        assert reasons == ["closed"]
+
+
+async def test_a_client_gone_while_a_write_waits_leaves_nothing_writing() -> None:
+    app, reasons, sockets, _ = make_app()
+    peer = await Peer(app).connect()
+    await subscribe(peer, "feed")
+    peer.send({"type": "action", "channel": "grab", "ref": "g"})
+    await peer.reply("g")
+    peer.reading.clear()
+    await broadcast(app, "feed", range(3))  # one write waits, two frames queued behind it
+    peer.disconnect()
+    await until(lambda: peer.released, "the app to let go of the connection")
+    assert peer.task is not None
+    assert peer.task.exception() is None  # it returned: nothing raised, nothing cancelled
+    assert peer.writes_waiting == 0  # the waiting write was abandoned with the connection
+    assert sockets[0].closed
+    assert reasons == ["closed"]
+    peer.reading.set()
+    await asyncio.sleep(0)
+    assert numbers(peer) == []
