@@ -52,6 +52,8 @@ class Peer:
         self.reading = asyncio.Event()
         self.reading.set()
         self.writes_waiting = 0  # the app's sends waiting for the client to read
+        self.fail_writes = False  # set: the connection broke, the app's sends raise (counted in failed_writes)
+        self.failed_writes = 0
         self._incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._incoming.put_nowait({"type": "websocket.connect"})  # first, whatever the test sends before connecting
         self.task: asyncio.Task[None] | None = None
@@ -60,6 +62,9 @@ class Peer:
         return await self._incoming.get()
 
     async def _send(self, message: dict[str, Any]) -> None:
+        if self.fail_writes:
+            self.failed_writes += 1
+            raise OSError("the connection is gone")
         if not self.reading.is_set():
             self.writes_waiting += 1
             try:

@@ -58,7 +58,7 @@ async def settle() -> None:
 async def test_at_max_inflight_frames_the_server_stops_reading_until_work_finishes(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    app, started, gates, _ = make_app(max_inflight=4)
+    app, started, gates, sockets = make_app(max_inflight=4)
     async with Peer(app) as peer, Peer(app) as bystander:
         for n in range(6):
             peer.send(hold(n))
@@ -91,6 +91,11 @@ async def test_at_max_inflight_frames_the_server_stops_reading_until_work_finish
         peer.send({"type": "action", "channel": "hold", "data": {"n": 9}, "ref": 9})
         release(gates, 9)
         await peer.reply(9)  # work finishing once reading resumed: no error anywhere
+        peer.send({"type": "action", "channel": "grab", "ref": "g"})
+        await peer.reply("g")
+        sockets[0].close(4000, "Done")  # a close after the reader paused and resumed
+        await until(lambda: peer.closed_with is not None, "the close")
+        assert peer.closed_with == (4000, "Done")
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 

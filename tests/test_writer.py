@@ -201,21 +201,30 @@ async def test_a_close_with_a_code_and_reason_and_the_leave_reason_closed() -> N
         assert not sockets[0].aborted
 
 
-async def test_a_client_that_never_reads_is_let_go_after_close_timeout() -> None:
+@pytest.mark.parametrize("closed_by", ["overflow", "the app"])
+async def test_a_client_that_never_reads_is_let_go_after_close_timeout(closed_by: str) -> None:
     app, reasons, sockets, marks = make_app(max_queue=1, close_timeout=0.2)
     async with Peer(app) as peer:
         await subscribe(peer, "feed")
         peer.send({"type": "action", "channel": "grab", "ref": "g"})
         await peer.reply("g")
         peer.reading.clear()
-        await broadcast(app, "feed", range(3))  # 0 being written, 1 queued, 2 over: closed
-        await until(lambda: reasons == ["overflow"], "leave('overflow')")
+        if closed_by == "overflow":
+            await broadcast(app, "feed", range(3))  # 0 being written, 1 queued, 2 over: closed
+        else:
+            await broadcast(app, "feed", range(2))  # 0 being written, 1 queued
+            sockets[0].close(4000, "Bye")  # they go first, then the close: none can be written
+        await until(lambda: reasons == ["overflow" if closed_by == "overflow" else "closed"], "the leave hook")
         peer.send({"type": "action", "channel": "mark", "data": {"name": "after the close"}})
         await until(lambda: peer.released, "the app to let go of the connection")  # the client still reads nothing
+        assert peer.task is not None
+        assert peer.task.exception() is None  # it returned: nothing raised
+        assert peer.writes_waiting == 0  # neither the waiting write nor the close is left behind
         assert sockets[0].aborted
         assert app.socket_count == 0
         assert marks == []
         peer.reading.set()
+        await asyncio.sleep(0)
         assert peer.closed_with is None  # abandoned: not even the close was written
         assert numbers(peer) == []
 
@@ -257,3 +266,19 @@ async def test_a_client_gone_while_a_write_waits_leaves_nothing_writing() -> Non
     peer.reading.set()
     await asyncio.sleep(0)
     assert numbers(peer) == []
+
+
+async def test_a_failed_write_marks_the_socket_closed_and_nothing_more_is_written() -> None:
+    app, reasons, sockets, _ = make_app()
+    peer = await Peer(app).connect()
+    await subscribe(peer, "feed")
+    peer.send({"type": "action", "channel": "grab", "ref": "g"})
+    await peer.reply("g")
+    peer.fail_writes = True  # the connection broke: the server's send raises
+    await broadcast(app, "feed", range(1))
+    await until(lambda: sockets[0].closed, "the failed write to close the socket")  # before the reader knows
+    await broadcast(app, "feed", range(1, 3))
+    assert peer.failed_writes == 1  # nothing more was tried
+    peer.disconnect()
+    await until(lambda: peer.released, "the app to let go of the connection")
+    assert reasons == ["closed"]
