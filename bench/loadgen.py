@@ -290,6 +290,9 @@ async def no_setup(client: Client) -> int:
 # --------------------------------------------------------------------------- measurement
 
 
+MARK_WINDOW = False  # --mark-window: say on stderr when the measured window starts and stops
+
+
 @dataclass
 class Window:
     """Between start() and stop(): wall time, CPU of this process and of the server, and how busy
@@ -313,12 +316,16 @@ class Window:
 
     def start(self) -> None:
         self._start = self._sample()
+        if MARK_WINDOW:
+            print("loadgen: window start", file=sys.stderr, flush=True)
 
     def elapsed(self) -> float:
         return perf_counter() - self._start[0]
 
     def stop(self) -> None:
         end = self._sample()
+        if MARK_WINDOW:
+            print("loadgen: window stop", file=sys.stderr, flush=True)
         self.wall = end[0] - self._start[0]
         self.own_cpu = (end[1] - self._start[1]) / self.wall
         self.server_cpu = (end[2] - self._start[2]) / self.wall
@@ -613,7 +620,10 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=0.5)
     parser.add_argument("--clients", type=int, default=1)
     parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--mark-window", action="store_true", help="say on stderr as the window starts and stops")
     args = parser.parse_args()
+    global MARK_WINDOW
+    MARK_WINDOW = args.mark_window
     raise_fd_limit()
     dialect = DIALECTS[args.dialect]()
     base = f"ws://127.0.0.1:{args.port}"

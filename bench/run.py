@@ -367,9 +367,9 @@ def tail(log: Any, lines: int = 12) -> list[str]:
     return text.strip().splitlines()[-lines:]
 
 
-def wait_listening(proc: subprocess.Popen[bytes], port: int, log: Any) -> None:
+def wait_listening(proc: subprocess.Popen[bytes], port: int, log: Any, timeout: float = SERVER_START_TIMEOUT) -> None:
     """uvicorn listens only once the app's startup has run, so a connect means ready."""
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RunFailed([f"the server exited with {proc.returncode} before listening", *tail(log)])
@@ -378,7 +378,7 @@ def wait_listening(proc: subprocess.Popen[bytes], port: int, log: Any) -> None:
             return
         except OSError:
             time.sleep(0.05)
-    raise RunFailed([f"the server did not listen within {SERVER_START_TIMEOUT:.0f} s", *tail(log)])
+    raise RunFailed([f"the server did not listen within {timeout:.0f} s", *tail(log)])
 
 
 # --------------------------------------------------------------------------- the table

@@ -42,16 +42,23 @@ def start(coro: Awaitable[Any], *, name: str | None = None) -> asyncio.Future[An
         awaiting = coro.send(None)
     except StopIteration:
         return None
-    return asyncio.get_running_loop().create_task(_resume(coro, awaiting), name=name)
+    return resume(coro, awaiting, name=name)
 
 
-async def _resume(coro: Coroutine[Any, Any, Any], awaiting: Any) -> Any:
-    """Drive a started coroutine the way a Task would: wait for what it yielded, then resume it.
+def resume(coro: Coroutine[Any, Any, Any], awaiting: Any, *, name: str | None = None) -> asyncio.Task[Any]:
+    """The task that finishes ``coro``, which was started by hand and first suspended on ``awaiting``."""
+    return asyncio.get_running_loop().create_task(drive(coro, awaiting), name=name)
 
-    What it yielded is a future (``await future`` inside it) or ``None`` (a bare yield, as in
+
+async def drive(coro: Coroutine[Any, Any, Any], awaiting: Any) -> Any:
+    """Finish, in the current task, a coroutine that was started by hand and first suspended on ``awaiting``.
+
+    It is driven the way a Task drives one: wait for what it yielded, then resume it. What it
+    yielded is a future (``await future`` inside it) or ``None`` (a bare yield, as in
     ``asyncio.sleep(0)``). The future is waited on through its public callbacks, never awaited
     again (it was already awaited once, inside the coroutine). A cancellation of this task is
-    passed on to that future, as a Task does, and the coroutine sees it when resumed.
+    passed on, message included: to that future if it can still be cancelled (the coroutine
+    sees it when resumed), else thrown into the coroutine.
     """
     loop = asyncio.get_running_loop()
     while True:
@@ -60,10 +67,10 @@ async def _resume(coro: Coroutine[Any, Any, Any], awaiting: Any) -> Any:
                 await asyncio.sleep(0)  # a bare yield: give the loop one turn
             else:
                 await _wait(loop, awaiting)
-        except asyncio.CancelledError:
-            if awaiting is None or not awaiting.cancel():  # nothing to pass it on to: tell the coroutine
+        except asyncio.CancelledError as exc:
+            if awaiting is None or not awaiting.cancel(*exc.args[:1]):
                 try:
-                    awaiting = coro.throw(asyncio.CancelledError())
+                    awaiting = coro.throw(exc)
                 except StopIteration as done:
                     return done.value
                 continue
@@ -102,8 +109,12 @@ def start_task(coro: Awaitable[Any], *, name: str | None = None) -> asyncio.Futu
 
 
 def spawn(coro: Coroutine[Any, Any, Any], *, name: str | None = None) -> asyncio.Task[Any]:
-    """A task for user code: eager where Python supports it properly (3.12+), an ordinary one before."""
+    """A task for user code: eager where Python supports it properly (3.12+), an ordinary one before.
+
+    Built with ``asyncio.Task`` directly, as ``loop.create_task`` would without a task factory
+    (its own checks are measurable on the path of every action on Python 3.11).
+    """
+    loop = asyncio.get_running_loop()
     if NATIVE:
-        loop = asyncio.get_running_loop()
         return asyncio.Task(coro, loop=loop, eager_start=True, name=name)  # type: ignore[call-arg,unused-ignore]
-    return asyncio.get_running_loop().create_task(coro, name=name)
+    return asyncio.Task(coro, loop=loop, name=name)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -19,6 +20,8 @@ from .schema.commands import OutputError, asyncapi_json, emit, typescript_source
 # uvicorn's WebSocket keepalive: a ping every 20 s, and a socket whose pong is 20 s late is closed.
 PING_INTERVAL = 20.0
 PING_TIMEOUT = 20.0
+# The ASGI transport's listening socket: the kernel drops a peer that leaves data unacknowledged this long.
+TCP_USER_TIMEOUT = 10.0
 
 
 def load_app(target: str) -> Any:
@@ -92,9 +95,30 @@ def run(args: argparse.Namespace) -> int:
         settings["fd"] = args.fd
     if args.reload:  # the reloader imports the app afresh in each child: it needs the import string
         uvicorn.run(args.app, host=host, port=port, reload=True, **settings)
-    else:
+        return 0
+    if args.fd is not None or not args.tcp_user_timeout:
         uvicorn.run(app, host=host, port=port, **settings)
-    return 0
+        return 0
+    # Our own listening socket, so that the kernel drops a client that stops taking data
+    # (TCP_USER_TIMEOUT): an ASGI app cannot abort a connection, and without this such a
+    # client's descriptor stays open for as long as its TCP connection lives.
+    from .transport.tcp import listening_socket
+
+    try:
+        sock = listening_socket(host, port, user_timeout=args.tcp_user_timeout)
+    except OSError as exc:
+        print(f"socketapi run: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    server = uvicorn.Server(uvicorn.Config(app, **settings))  # (its Config sets up logging)
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    # uvicorn says where it listens only for a socket it bound itself.
+    logging.getLogger("uvicorn.error").info("Serving on http://%s:%d (press Ctrl+C to stop)", shown, bound_port)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+    return 0 if server.started else 3  # 3: uvicorn's own code for an app that failed to start
 
 
 def run_direct(args: argparse.Namespace) -> int:
@@ -160,6 +184,13 @@ def add_run(commands: Any) -> None:
         "--ws-ping-timeout", type=float, default=PING_TIMEOUT, help="seconds a ping's answer may take (default 20)"
     )
     parser.add_argument("--fd", type=int, help="serve on this inherited listening socket instead of --host/--port")
+    parser.add_argument(
+        "--tcp-user-timeout",
+        type=float,
+        default=TCP_USER_TIMEOUT,
+        metavar="SECONDS",
+        help="drop a connection whose data the client leaves unacknowledged this long (Linux; 0: off; default 10)",
+    )
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="socketapi's log level"
     )

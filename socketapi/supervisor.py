@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from . import _eager
 from .channels.process import ChannelProcess, RecordingProcess
@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("socketapi")
 
-_ACTION_TIMEOUT = "socketapi: action timeout"  # the cancel message that tells a timeout from a disconnect
+_ACTION_TIMEOUT = "socketapi: action timeout"
+_NO_DEADLINE = float("inf")  # the cancel message that tells a timeout from a disconnect
 
 
 class Supervisor:
@@ -53,7 +54,10 @@ class Supervisor:
         "_closing",
         "_deadline_timer",
         "_history",
+        "_loop",
         "_tasks",
+        "adopted",
+        "adopts",
         "encode_broadcast",
         "hub",
         "inflight",
@@ -93,38 +97,43 @@ class Supervisor:
         self.encode_broadcast = encode_broadcast or wire.broadcast
         self.joined: dict[str, ChannelProcess] = {}
         self.leaving: dict[ChannelProcess, None] = {}  # dicts as sets: an empty dict is a third of an empty set
-        self._tasks: dict[asyncio.Task[None], tuple[float, int]] = {}  # running actions: deadline, frame size
+        self._tasks: dict[asyncio.Task[Any], float] = {}  # running actions and their deadlines
+        self._loop = asyncio.get_running_loop()
         self._deadline_timer: asyncio.TimerHandle | None = None
         self._closing: asyncio.Task[None] | None = None
         # Client frames whose work is not finished, and their bytes: the transport's inbound bounds.
         self.inflight = 0
         self.inflight_bytes = 0
         self.on_settled: Callable[[], None] | None = None  # the transport's: some work finished
+        # Whether an action runs in the task that read its frame until it first waits, instead of
+        # a task of its own: the transport then reads on in a new task and leaves this one to the
+        # action (it picks up ``adopted``), so the action sees one task from its first line to
+        # its last, and an action that never waits costs no task and no turn of the event loop.
+        # Set by the ASGI transport where asyncio has no eager tasks (Python < 3.12).
+        self.adopts = False
+        self.adopted: tuple[Coroutine[Any, Any, None], Any] | None = None
 
     def handle(self, frame: Inbound, size: int = 1) -> None:
         """Dispatch one decoded frame of ``size`` bytes. Never awaits: the reader goes straight back to the socket."""
         try:
-            self._dispatch(frame, size)
+            kind = frame.type
+            if kind == "action":
+                self._action(frame, size)
+            elif kind == "subscribe":
+                self._subscribe(frame, size)
+            elif kind == "event":
+                process = self.joined.get(frame.channel)
+                if process is None:
+                    self.report(NotSubscribed(frame.channel), frame.ref, frame.channel)
+                elif not self._stale(frame, process):
+                    self._take(size)
+                    process.submit(process.handle_in, frame.event, frame.data, frame.ref, size=size)
+            elif kind == "unsubscribe":
+                self._unsubscribe(frame, size)
+            else:  # ping
+                self.send(self.wire.pong(frame.ref))
         except Exception as exc:  # a bug of ours must cost one frame, never the socket
             self.report(exc, frame.ref, frame.channel or None)
-
-    def _dispatch(self, frame: Inbound, size: int) -> None:
-        kind = frame.type
-        if kind == "action":
-            self._action(frame, size)
-        elif kind == "subscribe":
-            self._subscribe(frame, size)
-        elif kind == "event":
-            process = self.joined.get(frame.channel)
-            if process is None:
-                self.report(NotSubscribed(frame.channel), frame.ref, frame.channel)
-            elif not self._stale(frame, process):
-                self._take(size)
-                process.submit(process.handle_in, frame.event, frame.data, frame.ref, size=size)
-        elif kind == "unsubscribe":
-            self._unsubscribe(frame, size)
-        else:  # ping
-            self.send(self.wire.pong(frame.ref))
 
     def _take(self, size: int) -> None:
         self.inflight += 1
@@ -142,37 +151,50 @@ class Supervisor:
         if route is None:
             self.report(UnknownAction(frame.channel), frame.ref, frame.channel)
             return
-        task = _eager.spawn(self._run_action(route, frame))
-        if task.done():
-            return
+        task: asyncio.Task[Any] | None
+        if self.adopts:
+            coro = self._run_action(route, frame, size)
+            try:
+                awaiting = coro.send(None)
+            except StopIteration:
+                return  # it never waited: no task at all
+            # It waits. The task that read its frame becomes its task from here on, and the
+            # transport reads on in a new one (see adopts).
+            task = asyncio.current_task()
+            assert task is not None
+            self.adopted = (coro, awaiting)
+        else:
+            task = _eager.spawn(self._run_action(route, frame, size))
+            if task.done():  # (Python 3.12+: it ran eagerly and never waited)
+                return
         self._take(size)
-        task.add_done_callback(self._forget_task)
         timeout = self.limits.action_timeout
         if timeout is not None:
-            loop = asyncio.get_running_loop()
+            loop = self._loop
             deadline = loop.time() + timeout
-            self._tasks[task] = (deadline, size)
+            self._tasks[task] = deadline
             if self._deadline_timer is None:
                 self._deadline_timer = loop.call_at(deadline, self._expire_actions)
         else:
-            self._tasks[task] = (float("inf"), size)
+            self._tasks[task] = _NO_DEADLINE
 
     def _expire_actions(self) -> None:
         """Cancel the actions past their deadline: one timer per socket, not one per action."""
         self._deadline_timer = None
-        now = asyncio.get_running_loop().time()
-        for task, (deadline, _) in list(self._tasks.items()):  # in start order, so in deadline order
+        now = self._loop.time()
+        for task, deadline in list(self._tasks.items()):  # in start order, so in deadline order
             if deadline > now:
-                self._deadline_timer = asyncio.get_running_loop().call_at(deadline, self._expire_actions)
+                self._deadline_timer = self._loop.call_at(deadline, self._expire_actions)
                 return
             task.cancel(_ACTION_TIMEOUT)
 
-    async def _run_action(self, route: ActionRoute, frame: Inbound) -> None:
+    async def _run_action(self, route: ActionRoute, frame: Inbound, size: int) -> None:
         try:
-            error = f"Invalid parameters for action '{clip(frame.channel)}'"
             plan = route.plan
             kwargs = (
-                plan.validate(frame.data, error) if plan.simple else await plan.resolve(frame.data, error, self.socket)
+                plan.validate(frame.data, "action", frame.channel)
+                if plan.simple
+                else await plan.resolve(frame.data, "action", frame.channel, self.socket)
             )
             if route.function is not None:
                 result = await route.function(**kwargs)
@@ -191,6 +213,11 @@ class Supervisor:
             self.report(LimitExceeded(limit, "timeout"), frame.ref, frame.channel)
         except Exception as exc:
             self.report(exc, frame.ref, frame.channel)
+        finally:
+            # Counted here rather than in a done callback: one turn of the event loop less per
+            # call. (A task that ran eagerly to its end was never counted: nothing to pop.)
+            if self._tasks.pop(asyncio.current_task(), None) is not None:  # type: ignore[arg-type]
+                self.settle(size)
 
     def _stale(self, frame: Inbound, process: ChannelProcess) -> bool:
         """A frame sent for an earlier join of a topic that was joined again since: ignored (as Phoenix does)."""
@@ -258,11 +285,6 @@ class Supervisor:
             )
         return self._history
 
-    def _forget_task(self, task: asyncio.Task[None]) -> None:
-        entry = self._tasks.pop(task, None)
-        if entry is not None:
-            self.settle(entry[1])
-
     def forget(self, process: ChannelProcess) -> None:
         """Drop a process whose join failed or whose unsubscribe finished (unless a newer one took its topic)."""
         if self.joined.get(process.topic) is process:
@@ -306,6 +328,7 @@ class Supervisor:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self._tasks.clear()  # (a task cancelled before it ever ran has no finally to remove itself)
         processes = list(self.joined.values())
         self.joined.clear()
         for process in processes:

@@ -64,13 +64,15 @@ def serve(
     args: tuple[str, ...] = (),
     sock: socket.socket | None = None,
     transport: str = "asgi",
+    cli: bool = False,
 ) -> Iterator[Server]:
     """Run ``app`` on 127.0.0.1 until the block ends; stops only the process it started.
 
     ``transport="asgi"`` runs ``uvicorn app``; ``"direct"`` runs ``socketapi run app --transport
     direct`` (``args`` go to either command). With ``log``, the server's output (socketapi logs at
     debug level) goes to that file. With ``sock`` (a listening socket), the server serves on it
-    (``--fd``) instead of binding its own.
+    (``--fd``) instead of binding its own. With ``cli``, the ASGI transport is served by
+    ``socketapi run`` rather than plain uvicorn.
     """
     if sock is not None:
         port = sock.getsockname()[1]
@@ -80,6 +82,8 @@ def serve(
         where = ["--host", "127.0.0.1", "--port", str(port)]
     if transport == "direct":
         command = [sys.executable, "-m", "socketapi", "run", app, "--transport", "direct", *where, *args]
+    elif cli:
+        command = [sys.executable, "-m", "socketapi", "run", app, *where, *args]
     else:
         command = [sys.executable, "-m", "uvicorn", app, *where, *args]
     output = open(log, "wb") if log else None  # noqa: SIM115 - closed in finally
@@ -248,11 +252,12 @@ class Servers:
         *,
         args: tuple[str, ...] = (),
         sock: socket.socket | None = None,
+        cli: bool = False,
         **env: str,
     ) -> Server:
         log = self.tmp_path / f"server{len(self._open)}.log"
         env = {"SOCKETAPI_TEST_LIMITS": json.dumps(limits or {}), **env}
-        cm = serve(HARDENED_APP, env=env, log=log, args=args, sock=sock, transport=self.transport)
+        cm = serve(HARDENED_APP, env=env, log=log, args=args, sock=sock, transport=self.transport, cli=cli)
         server = cm.__enter__()
         self._open.append(cm)
         self.logs[server.pid] = log

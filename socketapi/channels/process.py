@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .. import _eager
-from ..exceptions import NotSubscribed, clip
+from ..exceptions import NotSubscribed
 from ..pubsub import Broadcast
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..history import HistoryStore, Recovery
     from ..presence import Presence
     from ..pubsub import Hub
-    from ..settings import OverflowPolicy
+    from ..settings import Limits, OverflowPolicy
     from ..types import JSON, LeaveReason, Ref, StreamPosition
     from ..wire import WireFormat
     from .route import ChannelRoute
@@ -52,6 +52,9 @@ class ProcessContext(Protocol):
 
     def send(self, frame: str, overflow: OverflowPolicy | None = None) -> None: ...
 
+    @property
+    def limits(self) -> Limits: ...
+
     def report(self, exc: BaseException, ref: Ref | None, channel: str | None, join_ref: Ref | None = None) -> None:
         """Turn an exception into an error frame to the client."""
 
@@ -78,6 +81,8 @@ class ChannelProcess:
         "_context",
         "_draining",
         "_mailbox",
+        "_outgoing",
+        "_outgoing_bytes",
         "_runner",
         "channel",
         "join_ref",
@@ -104,6 +109,8 @@ class ChannelProcess:
         self._mailbox: list[Job] = []  # short-lived and small: a list costs far less than a deque
         self._runner: asyncio.Task[None] | None = None
         self._draining = False
+        self._outgoing = 0  # broadcasts in the mailbox for handle_out, and their payloads' bytes
+        self._outgoing_bytes = 0
         channel = self.channel = route.cls()
         channel.socket = context.socket
         channel.topic_name = topic
@@ -140,9 +147,44 @@ class ChannelProcess:
             return
         route, context = self.route, self._context
         if route.intercept and message.event in route.intercept:
-            context.socket.call_soon(lambda: self.submit(self._handle_out, message))
+            context.socket.call_soon(lambda: self._intercepted(message))
         else:
             context.send(message.frame(context.encode_broadcast), route.overflow)
+
+    def _intercepted(self, message: Broadcast) -> None:
+        """Queue a broadcast for ``handle_out``, bounded as the socket's send queue is.
+
+        A slow ``handle_out`` would otherwise let broadcasts pile up in the mailbox without
+        limit: at ``max_queue`` of them, or ``max_queue_bytes`` of their payloads, the channel's
+        overflow policy applies (``"close"``: the socket is closed with 1013; ``"drop_oldest"``:
+        the oldest waiting broadcast is dropped, or this one if none is waiting).
+        """
+        limits = self._context.limits
+        size = len(message.payload)
+        while self._outgoing >= limits.max_queue or self._outgoing_bytes + size > limits.max_queue_bytes:
+            if (self.route.overflow or limits.overflow) != "drop_oldest":
+                logger.warning(
+                    "Socket %s: %d broadcasts wait for %s's handle_out; closing it",
+                    self._context.socket.id,
+                    self._outgoing,
+                    self.topic,
+                )
+                self._context.socket.overflow()
+                return
+            if not self._drop_oldest_out():
+                return
+        self._outgoing += 1
+        self._outgoing_bytes += size
+        self.submit(self._handle_out, message)
+
+    def _drop_oldest_out(self) -> bool:
+        for i, (job, args, _) in enumerate(self._mailbox):
+            if job == self._handle_out:
+                del self._mailbox[i]
+                self._outgoing -= 1
+                self._outgoing_bytes -= len(args[0].payload)
+                return True
+        return False
 
     # -- ChannelContext (called by the Channel instance) -----------------------------------
 
@@ -198,9 +240,12 @@ class ChannelProcess:
             kwargs: dict[str, Any] = {}
             if route.join_plan is not None:
                 raw = {**data, **channel.params}  # the topic's own parameters cannot be overridden
-                error = f"Invalid parameters for action '{clip(self.topic)}'"
                 plan = route.join_plan
-                kwargs = plan.validate(raw, error) if plan.simple else await plan.resolve(raw, error, context.socket)
+                kwargs = (
+                    plan.validate(raw, "action", self.topic)
+                    if plan.simple
+                    else await plan.resolve(raw, "action", self.topic, context.socket)
+                )
                 for name in route.pattern.params:
                     if name in kwargs:
                         channel.params[name] = kwargs[name]
@@ -258,8 +303,12 @@ class ChannelProcess:
                 raise NotSubscribed(self.topic)
             handler = self.route.events.get(event)
             if handler is not None:
-                plan, error = handler.plan, f"Invalid parameters for event '{clip(event)}'"
-                kwargs = plan.validate(data, error) if plan.simple else await plan.resolve(data, error, context.socket)
+                plan = handler.plan
+                kwargs = (
+                    plan.validate(data, "event", event)
+                    if plan.simple
+                    else await plan.resolve(data, "event", event, context.socket)
+                )
                 result = await handler.method(self.channel, **kwargs)
             else:
                 result = await self.channel.handle_in(event, data)
@@ -269,6 +318,8 @@ class ChannelProcess:
             context.report(exc, ref, self.topic, self.join_ref)
 
     async def _handle_out(self, message: Broadcast) -> None:
+        self._outgoing -= 1
+        self._outgoing_bytes -= len(message.payload)
         if self.muted or self.state != "joined":
             return
         try:
@@ -377,7 +428,7 @@ class RecordingProcess(ChannelProcess):
             self._last = offset
         route, context = self.route, self._context
         if route.intercept and message.event in route.intercept:
-            context.socket.call_soon(lambda: self.submit(self._handle_out, message))
+            context.socket.call_soon(lambda: self._intercepted(message))
         else:
             context.send(message.frame(context.encode_broadcast), route.overflow)
 

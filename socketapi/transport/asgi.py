@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
+from .. import _eager
 from ..connection import WS_1008_POLICY_VIOLATION
 from .base import Endpoint, Session, choose_subprotocol, handshake_view, logger, run_connect_hook
 
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
 # their send path writes to the transport and at most awaits a future or an event while writes
 # are paused; it takes no timeout and asks for no current task. Any other ``send`` (another
 # server, a middleware around it, the test client) is run as a real task.
-_ABORT = "socketapi: connection abandoned"  # the cancel message that tells our abort from the server's cancel
-
 EAGER_SEND_SERVERS = frozenset(
     {
         "uvicorn.protocols.websockets.websockets_sansio_impl",
@@ -80,20 +79,64 @@ class ASGITransport:
             return
         subprotocol = choose_subprotocol(list(scope.get("subprotocols") or []), endpoint.limits, self.wire)
         await send({"type": "websocket.accept", "subprotocol": subprotocol})
-        task = asyncio.current_task()
-        assert task is not None
-
-        reading = True
+        connection = asyncio.current_task()
+        assert connection is not None
+        ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         def abort() -> None:
             # The close frame could not be written in time: stop reading and hand the connection
             # back to the server (ASGI has no abort; returning is how an app lets go of a socket).
-            if reading:  # (once the read loop is over, the teardown must not be interrupted)
-                task.cancel(_ABORT)
+            if not ended.done():
+                ended.set_result(None)
 
         session = Session(endpoint, self.wire, self.encode_broadcast, scope, ASGILink(send), assigns, abort)
-        endpoint.serving.add(task)
+        session.supervisor.adopts = ADOPT
+        reader = _Reader(session, receive, ended)
+        endpoint.serving.add(connection)
         session.start()
+        try:
+            reader.start()
+            await ended  # the client left, or the connection was abandoned, or a reader failed
+        finally:
+            reader.stop()
+            try:
+                await session.end()
+            finally:
+                endpoint.serving.discard(connection)
+
+
+# Where asyncio has no eager tasks (Python < 3.12), an action runs in the task that read its
+# frame until it first waits (Supervisor.adopts): most actions never wait, and then cost no task.
+ADOPT = not _eager.NATIVE
+
+
+class _Reader:
+    """Reads one connection's frames, in a task that may be handed over to an action.
+
+    When an action that began in the reading task waits (``Supervisor.adopted``), that task
+    goes on as the action's own, to its end, and reading goes on in a new task. The
+    connection's own task only waits for the end and tears down.
+    """
+
+    __slots__ = ("_ended", "_receive", "_session", "_task")
+
+    def __init__(self, session: Session, receive: Receive, ended: asyncio.Future[None]) -> None:
+        self._session = session
+        self._receive = receive
+        self._ended = ended
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._read())
+
+    def stop(self) -> None:
+        """Stop reading (the connection is over). A task that became an action's is the supervisor's."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+
+    async def _read(self) -> None:
+        session, receive, supervisor = self._session, self._receive, self._session.supervisor
         try:
             while True:
                 if session.paused:  # an inbound bound is reached: TCP pushes back until work finishes
@@ -103,15 +146,20 @@ class ASGITransport:
                 if kind == "websocket.receive":
                     text = message.get("text")
                     session.receive(text if text is not None else message.get("bytes") or b"")
+                    adopted = supervisor.adopted
+                    if adopted is not None:
+                        supervisor.adopted = None
+                        if self._task is asyncio.current_task():
+                            self.start()  # reading goes on in a new task; this one is the action's now
+                        await _eager.drive(*adopted)
+                        return
                 elif kind == "websocket.disconnect":
                     break
-        except asyncio.CancelledError as exc:
-            if exc.args != (_ABORT,):
-                raise
-            task.uncancel()
-        finally:
-            reading = False
-            try:
-                await session.end()
-            finally:
-                endpoint.serving.discard(task)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            if not self._ended.done():
+                self._ended.set_exception(exc)
+            raise
+        if not self._ended.done():
+            self._ended.set_result(None)

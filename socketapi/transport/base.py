@@ -141,8 +141,10 @@ class Session:
         "_idle_timer",
         "_loop",
         "_max_bytes",
+        "_max_chars",
         "_max_frames",
         "_max_size",
+        "_rate_limited",
         "_readable",
         "_strikes",
         "_teardown",
@@ -184,9 +186,11 @@ class Session:
         )
         self._loop = asyncio.get_running_loop()
         self._max_size = limits.max_frame_size
+        self._max_chars = limits.max_frame_size // 4
         self._max_frames = limits.max_inflight
         self._max_bytes = limits.max_inflight_bytes
         self.last_seen = self._loop.time()
+        self._rate_limited = limits.rate_limit is not None
         self._tokens = float(limits.rate_limit[1]) if limits.rate_limit else 0.0
         self._strikes = 0
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -207,17 +211,20 @@ class Session:
         socket = self.socket
         if socket.closing:
             return  # the server decided to close this socket: nothing it sends is handled any more
-        max_size = self._max_size
         size = len(raw)
-        if size > max_size // 4:
+        if size > self._max_chars:  # a character is at most 4 bytes: only a long frame needs encoding
             size = len(raw if isinstance(raw, bytes) else raw.encode())
+            max_size = self._max_size
             if size > max_size:
                 logger.info("Socket %s: frame of %d bytes over the %d-byte limit", socket.id, size, max_size)
                 socket.close(WS_1009_MESSAGE_TOO_BIG, "Frame too large", cause="too_big")
                 return
-        if not self._admit():
-            self.supervisor.report(LimitExceeded("Rate limit exceeded; frame dropped.", "rate_limited"), None, None)
-            return
+        if self._rate_limited:
+            if not self._admit():
+                self.supervisor.report(LimitExceeded("Rate limit exceeded; frame dropped.", "rate_limited"), None, None)
+                return
+        else:
+            self.last_seen = self._loop.time()
         wire = self.wire
         try:
             frame = wire.decode(raw)
@@ -263,15 +270,11 @@ class Session:
             self._readable = None
 
     def _admit(self) -> bool:
-        """Record a client frame: refresh the idle clock and take a rate-limit token if limited."""
+        """Record a client frame of a rate-limited app: refresh the idle clock and take a token."""
         now = self._loop.time()
-        rate_limit = self.endpoint.limits.rate_limit
-        if rate_limit is not None:
-            rate, burst = rate_limit
-            self._tokens = min(float(burst), self._tokens + (now - self.last_seen) * rate)
+        rate, burst = self.endpoint.limits.rate_limit or (0.0, 0)
+        self._tokens = min(float(burst), self._tokens + (now - self.last_seen) * rate)
         self.last_seen = now
-        if rate_limit is None:
-            return True
         if self._tokens >= 1.0:
             self._tokens -= 1.0
             return True
