@@ -208,6 +208,12 @@ def test_with_tcp_user_timeout_the_descriptor_is_released_too(
         server = servers.start({"close_timeout": 1}, sock=sock, SOCKETAPI_TEST_LEAVE_LOG=str(leave_log))
     finally:
         sock.close()  # the server holds its own copy
+    assert_deaf_descriptor_released(server, clients)
+    eventually(lambda: len(leave_log.read_text().splitlines()) == 100, "its 100 leave hooks")
+
+
+def assert_deaf_descriptor_released(server: Server, clients: list[Client]) -> None:
+    """A client joins 100 channels and stops reading: the server closes its descriptor (TCP_USER_TIMEOUT)."""
     monitor = connect(clients, server)
     base_fds = monitor.call("stats")["fds"]
     deaf, _ = join_100_then_stop_reading(server, clients)
@@ -215,7 +221,6 @@ def test_with_tcp_user_timeout_the_descriptor_is_released_too(
         # The deaf client and `other`; the leave hooks' log writes may hold a descriptor for a moment.
         assert monitor.call("stats")["fds"] >= base_fds + 2
         eventually(lambda: monitor.call("stats")["fds"] == base_fds + 1, "the deaf client's descriptor to be closed")
-        eventually(lambda: len(leave_log.read_text().splitlines()) == 100, "its 100 leave hooks")
     finally:
         deaf.close()
 
@@ -229,14 +234,7 @@ def test_socketapi_run_releases_the_descriptor_by_default(
     server = servers.start(
         {"close_timeout": 1}, args=("--tcp-user-timeout", "1"), cli=True, SOCKETAPI_TEST_LEAVE_LOG=str(leave_log)
     )
-    monitor = connect(clients, server)
-    base_fds = monitor.call("stats")["fds"]
-    deaf, _ = join_100_then_stop_reading(server, clients)
-    try:
-        assert monitor.call("stats")["fds"] >= base_fds + 2
-        eventually(lambda: monitor.call("stats")["fds"] == base_fds + 1, "the deaf client's descriptor to be closed")
-    finally:
-        deaf.close()
+    assert_deaf_descriptor_released(server, clients)
 
 
 # -- 3. strict JSON out ---------------------------------------------------------------------------------
