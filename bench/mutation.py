@@ -97,10 +97,10 @@ def prepare(modules: list[str], tests: list[str], keep: bool) -> None:
     (WORK / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text() + "\n".join(lines) + "\n")
 
 
-def run_mutmut(jobs: int, time_limit: float, names: list[str] | None = None) -> bool:
+def run_mutmut(jobs: int, time_limit: float, names: list[str] | None = None, *, again: bool = False) -> bool:
     """Run mutmut in the scratch copy (only ``names`` if given); ``False`` if the time limit stopped it."""
     env = {**os.environ, "HYPOTHESIS_PROFILE": "ci"}
-    log = (WORK / "mutmut.log").open("ab" if names else "wb")
+    log = (WORK / "mutmut.log").open("ab" if names or again else "wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *(names or [])],
         cwd=WORK,
@@ -122,6 +122,12 @@ def run_mutmut(jobs: int, time_limit: float, names: list[str] | None = None) -> 
         return False
     finally:
         log.close()
+
+
+def clean_run_failed() -> bool:
+    """Whether mutmut's last run stopped because the tests failed on the unmutated code."""
+    log = WORK / "mutmut.log"
+    return log.exists() and log.read_text(errors="replace").rstrip().endswith("Failed to run clean test")
 
 
 def verdicts() -> dict[str, dict[str, str]]:
@@ -225,6 +231,12 @@ def main() -> int:
     elif not args.report:
         prepare(modules, tests, args.keep)
         finished = run_mutmut(args.jobs, args.time_limit)
+        if finished and clean_run_failed():
+            # Seen after a fresh stats collection: one test fails in mutmut's run of the unmutated
+            # code and passes everywhere else (pytest, a second mutmut run that loads the stats).
+            # Once more, with the stats kept; a real failure fails again and is reported below.
+            print("mutmut's run of the unmutated tests failed; once more, with the stats it collected")
+            finished = run_mutmut(args.jobs, args.time_limit - (time.monotonic() - started), again=True)
     elapsed = time.monotonic() - started
     results = verdicts()
     if not any(status != "not checked" for found in results.values() for status in found.values()):

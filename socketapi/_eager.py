@@ -108,13 +108,17 @@ def start_task(coro: Awaitable[Any], *, name: str | None = None) -> asyncio.Futu
     return task
 
 
-def spawn(coro: Coroutine[Any, Any, Any], *, name: str | None = None) -> asyncio.Task[Any]:
+def spawn(
+    coro: Coroutine[Any, Any, Any], *, name: str | None = None, loop: asyncio.AbstractEventLoop | None = None
+) -> asyncio.Task[Any]:
     """A task for user code: eager where Python supports it properly (3.12+), an ordinary one before.
 
     Built with ``asyncio.Task`` directly, as ``loop.create_task`` would without a task factory
-    (its own checks are measurable on the path of every action on Python 3.11).
+    (its own checks are measurable on the path of every action on Python 3.11). Pass ``loop``
+    where it is at hand: looking up the running loop costs a ``getpid()`` system call on Linux.
     """
-    loop = asyncio.get_running_loop()
+    if loop is None:
+        loop = asyncio.get_running_loop()
     if NATIVE:
         return asyncio.Task(coro, loop=loop, eager_start=True, name=name)  # type: ignore[call-arg,unused-ignore]
     return asyncio.Task(coro, loop=loop, name=name)

@@ -210,12 +210,12 @@ class Socket:
             return
         if task.exception() is not None:
             self._write_failed()
-        elif self._close_code is not None:
-            self._start_close()
-        elif self._queue:
+        elif self._queue:  # before a close too: a close that flushes writes what was queued first
             flusher = self._loop.create_task(self._flush())
             flusher.add_done_callback(self._write_done)
             self._set_flusher(flusher)
+        elif self._close_code is not None:
+            self._start_close()
 
     async def _flush(self) -> None:
         queue = self._queue

@@ -54,7 +54,6 @@ class Supervisor:
         "_closing",
         "_deadline_timer",
         "_history",
-        "_loop",
         "_tasks",
         "adopted",
         "adopts",
@@ -65,6 +64,7 @@ class Supervisor:
         "joined",
         "leaving",
         "limits",
+        "loop",
         "on_settled",
         "presence",
         "router",
@@ -97,8 +97,10 @@ class Supervisor:
         self.encode_broadcast = encode_broadcast or wire.broadcast
         self.joined: dict[str, ChannelProcess] = {}
         self.leaving: dict[ChannelProcess, None] = {}  # dicts as sets: an empty dict is a third of an empty set
-        self._tasks: dict[asyncio.Task[Any], float] = {}  # running actions and their deadlines
-        self._loop = asyncio.get_running_loop()
+        # Running actions, by the id of their frame (alive as long as the action runs, and known to
+        # the action itself, which needs no current_task() to find its entry): task, deadline.
+        self._tasks: dict[int, tuple[asyncio.Task[Any], float]] = {}
+        self.loop = asyncio.get_running_loop()
         self._deadline_timer: asyncio.TimerHandle | None = None
         self._closing: asyncio.Task[None] | None = None
         # Client frames whose work is not finished, and their bytes: the transport's inbound bounds.
@@ -164,27 +166,27 @@ class Supervisor:
             assert task is not None
             self.adopted = (coro, awaiting)
         else:
-            task = _eager.spawn(self._run_action(route, frame, size))
+            task = _eager.spawn(self._run_action(route, frame, size), loop=self.loop)
             if task.done():  # (Python 3.12+: it ran eagerly and never waited)
                 return
         self._take(size)
         timeout = self.limits.action_timeout
         if timeout is not None:
-            loop = self._loop
+            loop = self.loop
             deadline = loop.time() + timeout
-            self._tasks[task] = deadline
+            self._tasks[id(frame)] = (task, deadline)
             if self._deadline_timer is None:
                 self._deadline_timer = loop.call_at(deadline, self._expire_actions)
         else:
-            self._tasks[task] = _NO_DEADLINE
+            self._tasks[id(frame)] = (task, _NO_DEADLINE)
 
     def _expire_actions(self) -> None:
         """Cancel the actions past their deadline: one timer per socket, not one per action."""
         self._deadline_timer = None
-        now = self._loop.time()
-        for task, deadline in list(self._tasks.items()):  # in start order, so in deadline order
+        now = self.loop.time()
+        for task, deadline in list(self._tasks.values()):  # in start order, so in deadline order
             if deadline > now:
-                self._deadline_timer = self._loop.call_at(deadline, self._expire_actions)
+                self._deadline_timer = self.loop.call_at(deadline, self._expire_actions)
                 return
             task.cancel(_ACTION_TIMEOUT)
 
@@ -215,8 +217,8 @@ class Supervisor:
             self.report(exc, frame.ref, frame.channel)
         finally:
             # Counted here rather than in a done callback: one turn of the event loop less per
-            # call. (A task that ran eagerly to its end was never counted: nothing to pop.)
-            if self._tasks.pop(asyncio.current_task(), None) is not None:  # type: ignore[arg-type]
+            # call. (A call that never waited was never counted: nothing to pop.)
+            if self._tasks.pop(id(frame), None) is not None:
                 self.settle(size)
 
     def _stale(self, frame: Inbound, process: ChannelProcess) -> bool:
@@ -331,7 +333,7 @@ class Supervisor:
         if self._deadline_timer is not None:
             self._deadline_timer.cancel()
             self._deadline_timer = None
-        tasks = list(self._tasks)
+        tasks = [task for task, _ in self._tasks.values()]
         for task in tasks:
             task.cancel()
         for task in tasks:

@@ -77,3 +77,21 @@ def test_connect_refused_refuses_the_socket_at_info_level(caplog: pytest.LogCapt
 @pytest.mark.parametrize(("token", "expected"), [("ann", "ann"), ("none", "anonymous")])
 def test_the_hooks_result_becomes_the_sockets_assigns(token: str, expected: str) -> None:
     assert whoami_over(f"/?token={token}") == expected
+
+
+def test_a_hook_that_tries_to_talk_is_told_why_and_the_socket_refused(caplog: pytest.LogCaptureFixture) -> None:
+    async def chatty(websocket: WebSocket) -> dict[str, Any]:
+        await websocket.accept()  # a mistake: the server accepts once the hook returned
+        return {}
+
+    chatty_app = SocketAPI(on_connect=chatty)
+    with pytest.raises(WebSocketDisconnect) as refused, TestClient(chatty_app).websocket_connect("/"):
+        pass
+    assert refused.value.code == 1008
+    errors = [r for r in caplog.records if r.name == "socketapi" and r.exc_info]
+    assert len(errors) == 1
+    assert errors[0].exc_info is not None
+    assert str(errors[0].exc_info[1]) == (
+        "on_connect runs before the socket is accepted: read the handshake (headers, query_params, cookies,"
+        " scope) and return the assigns or raise ConnectRefused; frames are sent once it is accepted"
+    )

@@ -48,7 +48,7 @@ def test_the_socket_is_closed_at_exactly_the_strike_limit() -> None:
         ws.send_json({"type": "ping"})  # strike 3: closed, without an answer
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
-        assert closed.value.code == 1008
+        assert (closed.value.code, closed.value.reason) == (1008, "Rate limit exceeded")
 
 
 def test_without_a_rate_limit_nothing_is_refused() -> None:

@@ -55,6 +55,10 @@ class ProcessContext(Protocol):
     @property
     def limits(self) -> Limits: ...
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The socket's event loop (looked up once: each lookup is a system call)."""
+
     def report(self, exc: BaseException, ref: Ref | None, channel: str | None, join_ref: Ref | None = None) -> None:
         """Turn an exception into an error frame to the client."""
 
@@ -124,7 +128,7 @@ class ChannelProcess:
         self._mailbox.append((job, args, size))
         if not self._draining:
             self._draining = True  # set first: a submit made while the drain starts eagerly joins it
-            runner = _eager.spawn(self._drain())
+            runner = _eager.spawn(self._drain(), loop=self._context.loop)
             if not runner.done():
                 self._runner = runner
 
