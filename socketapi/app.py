@@ -19,7 +19,7 @@ from typing import Any, ParamSpec, TypeVar
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from . import relay
+from . import _heap, relay
 from .actions import Action
 from .channels import Channel, ChannelFunction
 from .connection import WS_1001_GOING_AWAY
@@ -346,6 +346,7 @@ class SocketAPI(Starlette):
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        _heap.settle_mmap_threshold()  # (socket reads served from the heap: see socketapi/_heap.py)
         self.hub.serving = True  # also when an outer app runs this lifespan for a mounted socket
         # Served again after a shutdown (a test client entered twice): sockets are welcome again.
         self._shutting_down, self._shutdown_deadline, self._endpoint.accepting = False, None, True
