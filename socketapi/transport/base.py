@@ -144,7 +144,7 @@ class Session:
         "_max_chars",
         "_max_frames",
         "_max_size",
-        "_rate_limited",
+        "_rate_limit",
         "_readable",
         "_strikes",
         "_teardown",
@@ -190,7 +190,7 @@ class Session:
         self._max_frames = limits.max_inflight
         self._max_bytes = limits.max_inflight_bytes
         self.last_seen = self._loop.time()
-        self._rate_limited = limits.rate_limit is not None
+        self._rate_limit = limits.rate_limit
         self._tokens = float(limits.rate_limit[1]) if limits.rate_limit else 0.0
         self._strikes = 0
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -219,8 +219,9 @@ class Session:
                 logger.info("Socket %s: frame of %d bytes over the %d-byte limit", socket.id, size, max_size)
                 socket.close(WS_1009_MESSAGE_TOO_BIG, "Frame too large", cause="too_big")
                 return
-        if self._rate_limited:
-            if not self._admit():
+        rate_limit = self._rate_limit
+        if rate_limit is not None:
+            if not self._admit(rate_limit):
                 self.supervisor.report(LimitExceeded("Rate limit exceeded; frame dropped.", "rate_limited"), None, None)
                 return
         else:
@@ -269,10 +270,10 @@ class Session:
         finally:
             self._readable = None
 
-    def _admit(self) -> bool:
+    def _admit(self, rate_limit: tuple[float, int]) -> bool:
         """Record a client frame of a rate-limited app: refresh the idle clock and take a token."""
         now = self._loop.time()
-        rate, burst = self.endpoint.limits.rate_limit or (0.0, 0)
+        rate, burst = rate_limit
         self._tokens = min(float(burst), self._tokens + (now - self.last_seen) * rate)
         self.last_seen = now
         if self._tokens >= 1.0:
