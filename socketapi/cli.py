@@ -157,6 +157,17 @@ def run_direct(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seconds(text: str) -> float:
+    """A number of seconds, zero or more (argparse reports anything else as a usage error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value >= 0:  # (also refuses nan)
+        raise argparse.ArgumentTypeError(f"expected 0 or more seconds, got {text!r}")
+    return value
+
+
 def add_run(commands: Any) -> None:
     parser = commands.add_parser(
         "run",
@@ -188,7 +199,7 @@ def add_run(commands: Any) -> None:
     parser.add_argument("--fd", type=int, help="serve on this inherited listening socket instead of --host/--port")
     parser.add_argument(
         "--tcp-user-timeout",
-        type=float,
+        type=_seconds,
         default=TCP_USER_TIMEOUT,
         metavar="SECONDS",
         help="drop a connection whose data the client leaves unacknowledged this long (Linux; 0: off; default 10)",

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -95,6 +96,23 @@ def test_a_bad_target_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main([])  # a subcommand is required
     assert json.dumps(uvicorn_settings(object())["log_config"])  # plain data, usable as a log config
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "soon"])
+def test_a_bad_tcp_user_timeout_is_a_usage_error(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "tests.apps.small_frames:app", "--tcp-user-timeout", value])
+    assert exited.value.code == 2
+    assert "--tcp-user-timeout" in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_reported_without_starting(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["run", "tests.apps.small_frames:app", "--host", "127.0.0.1", "--port", str(port)]) == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
 
 
 def test_the_direct_transport_refuses_what_it_cannot_serve(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
