@@ -229,6 +229,30 @@ def test_unsubscribes_give_back_their_place_under_max_inflight() -> None:
         assert ws.call("open", {"name": "x"}) is None
 
 
+def test_work_no_client_frame_asked_for_frees_no_place_under_max_inflight() -> None:
+    """handle_out runs in the mailbox but answers no client frame: it must not count as one settled."""
+    bounded = make_app(max_inflight=2)
+
+    @bounded.action("mark")
+    async def mark() -> None:
+        calls.append("mark")
+
+    with TestClient(bounded) as local, local.socket() as ws, local.socket() as other:
+        ws.subscribe("slowout")
+        for n in (2, 3, 4):  # three broadcasts through handle_out
+            other.call("say", {"n": n})
+            assert ws.receive_matching(lambda f: f.get("type") == "data")["data"] == {"n": n}
+        ws.subscribe("ordered")
+        ws.push("ordered", "slow")  # two frames of unfinished work: the bound is reached
+        ws.push("ordered", "slow")
+        ws.send({"type": "action", "channel": "mark", "ref": "m"})
+        time.sleep(0.3)
+        assert "mark" not in calls  # not read while the two wait
+        other.call("open", {"name": "slow"})
+        assert ws.receive_matching(lambda f: f.get("ref") == "m")["status"] == "completed"
+        assert calls.count("mark") == 1
+
+
 def test_actions_without_a_timeout_give_back_their_place_under_max_inflight() -> None:
     untimed = SocketAPI(max_inflight=2, action_timeout=None)
 
@@ -470,6 +494,56 @@ def test_phoenix_joining_a_joined_topic_again_ends_the_old_join_first() -> None:
         answer: Any = ws.receive_matching(lambda f: f[1] == "2")  # type: ignore[index]
         assert answer == ["2", "2", "rejoined", "phx_reply", {"status": "ok", "response": {"joins": 2}}]
         assert calls == ["join", "leave left", "join"]  # the old leave ran before the new join
+
+
+class Held(Channel):
+    """Its 'hold' event waits for the 'held' gate: the join's mailbox stays busy meanwhile."""
+
+    topic = "held"
+
+    @on_event("hold")
+    async def hold(self) -> str:
+        await gate("held").wait()
+        return "held"
+
+    async def leave(self, reason: str) -> None:
+        calls.append(f"held leave {reason}")
+
+
+def test_phoenix_a_broadcast_during_a_rejoin_does_not_reach_the_old_join() -> None:
+    """From the rejoin frame on, the old join gets no broadcast, even while its leave waits its turn."""
+    phoenix = SocketAPI()
+    phoenix.register(Held)
+
+    @phoenix.action("news")
+    async def news(n: int) -> None:
+        await phoenix.broadcast("held", {"n": n}, event="news")
+
+    @phoenix.action("open")
+    async def open_gate(name: str) -> None:
+        gate(name).set()
+
+    with TestClient(phoenix) as local, local.socket(PHOENIX) as ws, local.socket() as other:
+
+        def send(frame: list[Any]) -> None:
+            ws.websocket.send_text(json.dumps(frame))
+
+        send(["1", "1", "held", "phx_join", {}])
+        assert ws.receive() == ["1", "1", "held", "phx_reply", {"status": "ok", "response": {}}]
+        send(["1", "2", "held", "hold", {}])  # the old join's mailbox is busy from here on
+        send(["2", "3", "held", "phx_join", {}])  # the rejoin: the old leave waits behind 'hold'
+        send([None, "4", "phoenix", "heartbeat", {}])  # answered once the rejoin frame was read
+        seen: list[Any] = [ws.receive_matching(lambda f: f[1] == "4")]  # type: ignore[index]
+        other.call("news", {"n": 1})  # delivered now, while the old join is still subscribed
+        other.call("open", {"name": "held"})
+        seen.append(ws.receive_matching(lambda f: f[1] == "3"))  # type: ignore[index]
+        assert seen[-1] == ["2", "3", "held", "phx_reply", {"status": "ok", "response": {}}]
+        other.call("news", {"n": 2})
+        while (frame := ws.receive())[3] != "news":
+            seen.append(frame)
+        assert frame == [None, None, "held", "news", {"n": 2}]  # the first broadcast reached nobody
+        assert [f for f in seen if f[3] == "news"] == []
+        assert calls == ["held leave left"]
 
 
 # -- the shutdown deadline, in this process ----------------------------------------------------------
