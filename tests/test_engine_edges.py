@@ -528,8 +528,9 @@ def test_phoenix_a_broadcast_during_a_rejoin_does_not_reach_the_old_join() -> No
         def send(frame: list[Any]) -> None:
             ws.websocket.send_text(json.dumps(frame))
 
+        receive: Callable[[], Any] = ws.receive
         send(["1", "1", "held", "phx_join", {}])
-        assert ws.receive() == ["1", "1", "held", "phx_reply", {"status": "ok", "response": {}}]
+        assert receive() == ["1", "1", "held", "phx_reply", {"status": "ok", "response": {}}]
         send(["1", "2", "held", "hold", {}])  # the old join's mailbox is busy from here on
         send(["2", "3", "held", "phx_join", {}])  # the rejoin: the old leave waits behind 'hold'
         send([None, "4", "phoenix", "heartbeat", {}])  # answered once the rejoin frame was read
@@ -539,7 +540,7 @@ def test_phoenix_a_broadcast_during_a_rejoin_does_not_reach_the_old_join() -> No
         seen.append(ws.receive_matching(lambda f: f[1] == "3"))  # type: ignore[index]
         assert seen[-1] == ["2", "3", "held", "phx_reply", {"status": "ok", "response": {}}]
         other.call("news", {"n": 2})
-        while (frame := ws.receive())[3] != "news":
+        while (frame := receive())[3] != "news":
             seen.append(frame)
         assert frame == [None, None, "held", "news", {"n": 2}]  # the first broadcast reached nobody
         assert [f for f in seen if f[3] == "news"] == []
