@@ -140,9 +140,10 @@ class Socket:
             # runs once per subscriber of every broadcast, and two calls fewer are a tenth of it.
             coro = self._send_text(frame)
             try:
-                awaiting = coro.send(None)  # type: ignore[attr-defined]
-            except StopIteration:
-                return
+                for awaiting in coro.__await__():  # noqa: B007 (the first step: see _eager.start)
+                    break
+                else:
+                    return
             except Exception:
                 self._write_failed()
                 return

@@ -156,9 +156,9 @@ class Supervisor:
         task: asyncio.Task[Any] | None
         if self.adopts:
             coro = self._run_action(route, frame, size)
-            try:
-                awaiting = coro.send(None)
-            except StopIteration:
+            for awaiting in coro.__await__():  # noqa: B007 (its first step: see _eager.start)
+                break
+            else:
                 return  # it never waited: no task at all
             # It waits. The task that read its frame becomes its task from here on, and the
             # transport reads on in a new one (see adopts).
