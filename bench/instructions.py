@@ -54,13 +54,18 @@ def callgrind(pid: int, state: str) -> None:
     subprocess.run(["callgrind_control", "-i", state, str(pid)], capture_output=True, check=True)
 
 
-def measure(procs: Processes, python: Path, name: str, scenario_name: str, loop: str, loadgen: Path) -> float:
-    """Instructions per reply (or delivery) of one server in one scenario."""
+def measure(
+    procs: Processes, python: Path, name: str, scenario_name: str, loop: str, loadgen: Path, cache_sim: bool = False
+) -> dict[str, float]:
+    """Callgrind's events per reply (or delivery) of one server in one scenario: ``Ir`` (instructions),
+    and with ``cache_sim`` the simulated cache's misses (``D1mr``, ``DLmr``, ...)."""
     server, scenario = SERVERS[name], SCENARIOS[scenario_name]
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
+        if cache_sim:
+            cmd.append("--cache-sim=yes")
         if server.launch == "script":
             cmd += [str(python), str(server.app_dir / server.app), "--host", "127.0.0.1", "--port", str(port)]
             cmd += ["--loop", loop]
@@ -93,8 +98,10 @@ def measure(procs: Processes, python: Path, name: str, scenario_name: str, loop:
         result = json.loads(out_text.decode().strip().splitlines()[-1])
         counted = result["value"] * result["window_s"]
         # ("summary:" in the header is written before anything was counted; "totals:" closes the file.)
-        instructions = next(int(line.split()[1]) for line in out.read_text().splitlines() if line.startswith("totals:"))
-    return instructions / counted
+        lines = out.read_text().splitlines()
+        events = next(line.split()[1:] for line in lines if line.startswith("events:"))
+        totals = next(line.split()[1:] for line in lines if line.startswith("totals:"))
+    return {event: int(total) / counted for event, total in zip(events, totals, strict=False)}
 
 
 def main() -> int:
@@ -103,6 +110,11 @@ def main() -> int:
     parser.add_argument("--scenarios", default="action50,fanout1000")
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument("--socketapi-python", type=Path, default=Path(sys.executable))
+    parser.add_argument(
+        "--cache-sim",
+        action="store_true",
+        help="also simulate the caches: data reads missing L1 (D1mr) and the last level (DLmr) per op",
+    )
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         sys.exit("needs valgrind (apt-get install valgrind)")
@@ -111,34 +123,40 @@ def main() -> int:
     loadgen = ensure_venv(BENCH_VENV)
     ready = {r.server.name: r for r in prepare(names, args.socketapi_python)}
     procs = Processes()
-    figures: dict[tuple[str, str], float] = {}
+    figures: dict[tuple[str, str], dict[str, float]] = {}
+    shown = ("Ir", "D1mr", "DLmr") if args.cache_sim else ("Ir",)
     try:
         for scenario in scenarios:
             for name, r in ready.items():
                 if SCENARIOS[scenario].kind not in r.server.kinds:
                     continue
                 try:
-                    figures[name, scenario] = measure(procs, r.python, name, scenario, args.loop, loadgen)
+                    figures[name, scenario] = measure(
+                        procs, r.python, name, scenario, args.loop, loadgen, cache_sim=args.cache_sim
+                    )
                 except (RunFailed, subprocess.SubprocessError, ValueError, StopIteration) as exc:
                     print(f"{scenario} {name}: failed ({exc})", flush=True)
                     continue
-                print(f"{scenario:<11} {name:<13} {figures[name, scenario]:>10,.0f} instructions per op", flush=True)
+                counts = "  ".join(f"{event} {figures[name, scenario].get(event, 0):,.1f}" for event in shown)
+                print(f"{scenario:<11} {name:<13} {counts} per op", flush=True)
     finally:
         procs.stop_all()
-    print(f"\nInstructions per reply (action*) or delivery (fanout*), loop {args.loop}; x: ratio to raw")
-    print(f"{'scenario':<11} " + " ".join(f"{name:>22}" for name in ready))
-    for scenario in scenarios:
-        base = figures.get(("raw", scenario))
-        cells = []
-        for name in ready:
-            value = figures.get((name, scenario))
-            if value is None:
-                cells.append(f"{'-':>22}")
-            elif base is None or name == "raw":
-                cells.append(f"{value:>22,.0f}")
-            else:
-                cells.append(f"{f'{value:,.0f}  {value / base:.2f}x':>22}")
-        print(f"{scenario:<11} " + " ".join(cells))
+    for event in shown:
+        what = {"Ir": "Instructions", "D1mr": "L1 data read misses", "DLmr": "Last-level data read misses"}[event]
+        print(f"\n{what} per reply (action*) or delivery (fanout*), loop {args.loop}; x: ratio to raw")
+        print(f"{'scenario':<11} " + " ".join(f"{name:>22}" for name in ready))
+        for scenario in scenarios:
+            base = figures.get(("raw", scenario), {}).get(event)
+            cells = []
+            for name in ready:
+                value = figures.get((name, scenario), {}).get(event)
+                if value is None:
+                    cells.append(f"{'-':>22}")
+                elif not base or name == "raw":
+                    cells.append(f"{value:>22,.1f}")
+                else:
+                    cells.append(f"{f'{value:,.1f}  {value / base:.2f}x':>22}")
+            print(f"{scenario:<11} " + " ".join(cells))
     return 0
 
 
