@@ -148,6 +148,39 @@ async def test_a_joiner_already_waiting_keeps_the_topic_when_the_last_subscriber
         assert hub.topics == {"chat": 1}
 
 
+async def test_a_subscriber_joining_as_the_last_one_gets_the_lock_to_leave_keeps_the_topic() -> None:
+    """The leave looks again once it holds the topic's lock: someone may have joined while it waited.
+
+    A restarted hub re-subscribes its topics holding their locks, with nobody counted as joining,
+    so the last subscriber's leave waits there. When the re-subscribe releases the lock, a new
+    subscriber can join (the topic is relayed, the lock is free) before that leave resumes.
+    """
+    backend = GatedBackend()
+    hub = Hub(backend)
+    leaving, joining = Collector(), Collector()
+    await hub.subscribe("chat", leaving)
+    await hub.stop()
+    backend.hold("subscribe")
+    start = asyncio.create_task(hub.start())  # re-subscribes "chat", holding its lock
+    await backend.entered("subscribe")
+    leave = asyncio.create_task(hub.unsubscribe("chat", leaving))  # the last subscriber waits for the lock
+    await settle()
+    assert not leave.done()
+    backend.release("subscribe")
+    await asyncio.sleep(0)  # the re-subscribe ends and releases the lock; the leave is next in line
+    await hub.subscribe("chat", joining)  # ...but this join comes first
+    assert not leave.done()
+    await asyncio.gather(start, leave)
+    assert backend.calls == [("subscribe", "chat"), ("subscribe", "chat")]  # no unsubscribe
+    assert hub.topics == {"chat": 1}
+    other = InMemoryBackend(backend.broker)
+    await other.connect()
+    await other.publish("chat", Broadcast.encode("chat", "from afar").to_envelope("another-node"))
+    assert await joining.wait_for("from afar") == ["from afar"]
+    await other.disconnect()
+    await hub.stop()
+
+
 async def test_subscribing_the_same_subscriber_twice_keeps_one_subscription() -> None:
     backend = GatedBackend()
     async with Hub(backend) as hub:
