@@ -12,6 +12,8 @@ import asyncio
 from typing import Any
 
 from socketapi import Channel, SocketAPI
+from socketapi.pubsub import Broadcast
+from tests.asgi_peer import Peer, until
 from tests.live import RawSocket, live, wait_until
 
 state: dict[str, Any] = {}
@@ -159,3 +161,102 @@ def test_the_bytes_bound_counts_the_waiting_payloads() -> None:
         finally:
             slow.close()
             publisher.close()
+
+
+# -- the bytes bound at its edges, with a client played straight against the ASGI app ------------
+#
+# These run in the test's process and loop (tests/asgi_peer.py), so each broadcast is queued,
+# counted and handled exactly when the test says: the byte counts below are the bound itself.
+
+
+def gated_app(overflow: str, max_queue_bytes: int) -> tuple[SocketAPI, dict[int, asyncio.Event], list[int]]:
+    """An app whose ``handle_out`` waits for ``gates[n]`` before it pushes broadcast ``n``."""
+    app = SocketAPI(max_queue=1000, max_queue_bytes=max_queue_bytes)
+    gates: dict[int, asyncio.Event] = {}
+    entered: list[int] = []
+
+    class Edge(Channel):
+        topic = "edge"
+        intercept = frozenset({"tick"})
+
+        async def handle_out(self, event: str, payload: Any) -> None:
+            entered.append(payload["n"])
+            await gates.setdefault(payload["n"], asyncio.Event()).wait()
+            await self.push(event, payload)
+
+    Edge.overflow = overflow  # type: ignore[assignment]
+    app.register(Edge)
+    return app, gates, entered
+
+
+def sized(n: int, size: int) -> dict[str, Any]:
+    """Broadcast ``n``, its payload exactly ``size`` bytes long."""
+    bare = len(Broadcast.encode("edge", {"n": n, "p": ""}).payload)
+    data = {"n": n, "p": "x" * (size - bare)}
+    assert len(Broadcast.encode("edge", data).payload) == size
+    return data
+
+
+def delivered(peer: Peer) -> list[int]:
+    return [f["data"]["n"] for f in peer.frames if f.get("event") == "tick"]
+
+
+async def join_edge(peer: Peer) -> None:
+    peer.send({"type": "subscribe", "channel": "edge", "ref": "j"})
+    assert (await peer.reply("j"))["type"] == "subscribed"
+
+
+async def hold(app: SocketAPI, entered: list[int], n: int) -> None:
+    """Broadcast ``n`` and wait until handle_out holds it: from then on, broadcasts wait and count."""
+    await app.broadcast("edge", sized(n, 20), event="tick")
+    await until(lambda: n in entered, f"handle_out to hold broadcast {n}")
+
+
+async def release(peer: Peer, gates: dict[int, asyncio.Event], *numbers: int) -> None:
+    """Let handle_out push each of ``numbers`` in turn (one frame at a time in the send queue)."""
+    for n in numbers:
+        gates.setdefault(n, asyncio.Event()).set()
+        await until(lambda n=n: n in delivered(peer), f"broadcast {n} to arrive")  # type: ignore[misc]
+
+
+async def test_waiting_payloads_may_fill_the_bytes_bound_exactly_and_one_byte_more_closes() -> None:
+    app, gates, entered = gated_app("close", max_queue_bytes=1000)
+    async with Peer(app) as peer:
+        await join_edge(peer)
+        await hold(app, entered, 0)
+        await app.broadcast("edge", sized(1, 400), event="tick")
+        await app.broadcast("edge", sized(2, 600), event="tick")  # 1,000 bytes wait: exactly the bound
+        await release(peer, gates, 0, 1, 2)
+        assert delivered(peer) == [0, 1, 2]
+        assert peer.closed_with is None
+        # Handled broadcasts give their bytes back: the bound can be filled exactly once more.
+        await hold(app, entered, 3)
+        await app.broadcast("edge", sized(4, 400), event="tick")
+        await app.broadcast("edge", sized(5, 600), event="tick")
+        assert peer.closed_with is None
+        await app.broadcast("edge", sized(6, 20), event="tick")  # 1,020 bytes would wait: over
+        await until(lambda: peer.closed_with is not None, "the close")
+        assert peer.closed_with == (1013, "Send queue overflow")
+        gates[3].set()
+
+
+async def test_drop_oldest_makes_exactly_the_room_a_broadcast_needs_and_drops_one_too_big_for_the_bound() -> None:
+    app, gates, entered = gated_app("drop_oldest", max_queue_bytes=1000)
+    async with Peer(app) as peer:
+        await join_edge(peer)
+        await app.broadcast("edge", sized(0, 1001), event="tick")  # bigger than the bound: dropped alone
+        await hold(app, entered, 1)
+        await app.broadcast("edge", sized(2, 400), event="tick")
+        await app.broadcast("edge", sized(3, 600), event="tick")  # exactly the bound
+        await app.broadcast("edge", sized(4, 400), event="tick")  # room for it: 2 is dropped, 3 stays
+        await release(peer, gates, 1, 3, 4)
+        assert delivered(peer) == [1, 3, 4]
+        # Every byte given back: filling the bound exactly drops nothing, one more drops the oldest.
+        await hold(app, entered, 5)
+        await app.broadcast("edge", sized(6, 400), event="tick")
+        await app.broadcast("edge", sized(7, 600), event="tick")
+        await app.broadcast("edge", sized(8, 20), event="tick")
+        await release(peer, gates, 5, 7, 8)
+        assert delivered(peer) == [1, 3, 4, 5, 7, 8]
+        assert peer.closed_with is None
+        assert entered == [1, 3, 4, 5, 7, 8]
