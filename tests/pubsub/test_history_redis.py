@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from socketapi import Channel, SocketAPI
+from socketapi import Channel, SocketAPI, on_event
 from socketapi.history import META_TTL
 from socketapi.pubsub.redis import RedisBackend
 from socketapi.testclient import ErrorFrameReceived, TestClient
@@ -83,3 +83,45 @@ def test_while_redis_is_down_broadcasts_arrive_without_offset_and_subscribes_fai
             back = bob.subscribe("ticker", since={"offset": 1, "epoch": position["epoch"]})
             assert back["recovered"] is False
             assert back["epoch"] != position["epoch"]
+
+
+class Board(Channel):
+    """A channel with history whose 'post_from' leaves the sender out."""
+
+    topic = "board"
+    history = 10
+
+    @on_event("post")
+    async def post(self, text: str) -> bool:
+        await self.broadcast("post", {"text": text})
+        return True
+
+    @on_event("post_from")
+    async def post_from(self, text: str) -> bool:
+        await self.broadcast_from("post", {"text": text})
+        return True
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_broadcast_from_on_a_channel_with_history_leaves_out_only_the_sender(
+    backend: str, request: pytest.FixtureRequest, prefix: str
+) -> None:
+    """Over Redis a recorded broadcast reaches its own node back through the broker, in offset
+    order; the subscriber ``broadcast_from`` leaves out is found again there by the name it
+    travelled with, and only for that broadcast."""
+    if backend == "redis":
+        request.getfixturevalue("cleanup")
+        board = SocketAPI(pubsub=RedisBackend(request.getfixturevalue("redis_url"), prefix=prefix))
+    else:
+        board = SocketAPI()
+    board.register(Board)
+    with TestClient(board) as client, client.socket() as ann, client.socket() as bob:
+        start = ann.subscribe("board")["offset"]
+        bob.subscribe("board")
+        assert ann.receive_reply(ann.push("board", "post_from", {"text": "one"})) is True
+        assert ann.receive_reply(ann.push("board", "post", {"text": "two"})) is True
+        seen = [bob.receive_broadcast("board", "post") for _ in range(2)]
+        assert [(f["offset"], f["data"]["text"]) for f in seen] == [(start + 1, "one"), (start + 2, "two")]
+        mine = ann.receive_broadcast("board", "post")
+        assert (mine["offset"], mine["data"]["text"]) == (start + 2, "two")  # the first never reached ann
+        assert board.hub.skips == {}  # the sender was found again, not left behind
