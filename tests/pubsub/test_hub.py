@@ -305,6 +305,84 @@ def test_a_hub_used_without_start_connects_lazily_and_disconnects_when_its_loop_
     assert backend.connects == 2
 
 
+class FailingConnect(GatedBackend):
+    """Its first ``connect`` fails, as a broker that is not up yet."""
+
+    async def connect(self) -> None:
+        if self.connects == 0:
+            self.connects += 1
+            raise BackendError("broker not up yet")
+        await super().connect()
+
+
+async def test_a_hub_whose_broker_was_unreachable_starts_at_the_next_try() -> None:
+    backend = FailingConnect()
+    hub = Hub(backend)
+    with pytest.raises(BackendError, match="not up yet"):
+        await hub.start()
+    assert not hub.running
+    await hub.start()
+    subscriber = Collector()
+    await hub.subscribe("chat", subscriber)
+    await hub.publish(Broadcast.encode("chat", "up"))
+    assert subscriber.received == ["up"]
+    await hub.stop()
+
+
+async def test_a_restart_whose_subscribe_fails_disconnects_the_backend_and_can_be_tried_again() -> None:
+    backend = GatedBackend()
+    hub = Hub(backend)
+    await hub.subscribe("chat", Collector())
+    await hub.stop()
+    backend.fail["subscribe"] = BackendError("broker says no")
+    with pytest.raises(BackendError, match="broker says no"):
+        await hub.start()  # the subscriber that outlived the last run cannot be subscribed again
+    assert not backend.connected  # not left connected with nobody listening
+    assert not hub.running
+    del backend.fail["subscribe"]
+    await hub.start()
+    assert backend.broker.topics == {"chat": 1}
+    await hub.stop()
+
+
+async def test_a_stop_while_another_task_starts_the_hub_waits_for_the_start_then_stops_it() -> None:
+    backend = GatedBackend()
+    hub = Hub(backend)
+    starting = asyncio.create_task(hub.start())
+    await asyncio.sleep(0)  # the start is under way: connecting
+    assert not hub.running
+    await hub.stop()
+    await starting
+    assert not hub.running
+    assert not backend.connected
+    await hub.start()  # and it can start again afterwards
+    assert hub.running
+    await hub.stop()
+
+
+async def test_the_last_unsubscribe_of_a_topic_forgets_it() -> None:
+    """A hub serving many short-lived topics (one per user, per document) keeps none of them."""
+    async with Hub(GatedBackend()) as hub:
+        subscribers = [Collector() for _ in range(3)]
+        for n, subscriber in enumerate(subscribers):
+            await hub.subscribe(f"doc:{n}", subscriber)
+            await hub.subscribe("shared", subscriber)
+        for n, subscriber in enumerate(subscribers):
+            await hub.unsubscribe(f"doc:{n}", subscriber)
+            await hub.unsubscribe("shared", subscriber)
+        assert hub.topics == {}
+        assert hub._topics == {}
+
+
+def loop_thread(loop: asyncio.AbstractEventLoop) -> int:
+    """The ident of the thread running ``loop``."""
+    return asyncio.run_coroutine_threadsafe(_thread_ident(), loop).result(5)
+
+
+async def _thread_ident() -> int:
+    return threading.get_ident()
+
+
 @pytest.fixture
 def loop_in_thread() -> Iterator[asyncio.AbstractEventLoop]:
     """An event loop running in another thread, as Starlette's TestClient runs the app."""
@@ -327,12 +405,18 @@ def test_calls_from_another_thread_are_handed_to_the_hubs_loop(loop_in_thread: a
     async def from_this_thread() -> None:
         await hub.subscribe("chat", subscriber)
         await hub.publish(Broadcast.encode("chat", "hi"))
-        with pytest.raises(RuntimeError, match="another event loop"):
+        with pytest.raises(RuntimeError) as refused:
             await hub.start()
+        assert str(refused.value) == (
+            "The hub already runs on another event loop (another thread); "
+            "start it once, on the loop that serves the app"
+        )
+        await hub.unsubscribe("chat", subscriber)  # handed over too: the backend is called on the hub's thread
 
     asyncio.run(from_this_thread())
     assert subscriber.received == ["hi"]  # delivered locally, in the publisher's thread
-    assert backend.calls == [("subscribe", "chat"), ("publish", "chat")]
+    assert backend.calls == [("subscribe", "chat"), ("publish", "chat"), ("unsubscribe", "chat")]
+    assert backend.threads == {loop_thread(loop_in_thread)}
     assert backend.threads == {loop_in_thread._thread_id}  # type: ignore[attr-defined]
     assert hub.running  # the publisher's loop ending did not stop the serving loop's hub
     asyncio.run_coroutine_threadsafe(hub.stop(), loop_in_thread).result(5)
