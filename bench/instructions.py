@@ -58,14 +58,15 @@ def measure(
     procs: Processes, python: Path, name: str, scenario_name: str, loop: str, loadgen: Path, cache_sim: bool = False
 ) -> dict[str, float]:
     """Callgrind's events per reply (or delivery) of one server in one scenario: ``Ir`` (instructions),
-    and with ``cache_sim`` the simulated cache's misses (``D1mr``, ``DLmr``, ...)."""
+    and with ``cache_sim`` the simulated caches' misses (``I1mr``, ``D1mr``, ``DLmr``, ...) and
+    branch mispredictions (``Bcm`` conditional, ``Bim`` indirect)."""
     server, scenario = SERVERS[name], SCENARIOS[scenario_name]
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
         if cache_sim:
-            cmd.append("--cache-sim=yes")
+            cmd += ["--cache-sim=yes", "--branch-sim=yes"]
         if server.launch == "script":
             cmd += [str(python), str(server.app_dir / server.app), "--host", "127.0.0.1", "--port", str(port)]
             cmd += ["--loop", loop]
@@ -113,7 +114,7 @@ def main() -> int:
     parser.add_argument(
         "--cache-sim",
         action="store_true",
-        help="also simulate the caches: data reads missing L1 (D1mr) and the last level (DLmr) per op",
+        help="also simulate the caches and the branch predictor: misses and mispredictions per op",
     )
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
@@ -124,7 +125,7 @@ def main() -> int:
     ready = {r.server.name: r for r in prepare(names, args.socketapi_python)}
     procs = Processes()
     figures: dict[tuple[str, str], dict[str, float]] = {}
-    shown = ("Ir", "D1mr", "DLmr") if args.cache_sim else ("Ir",)
+    shown = ("Ir", "I1mr", "D1mr", "DLmr", "Bcm", "Bim") if args.cache_sim else ("Ir",)
     try:
         for scenario in scenarios:
             for name, r in ready.items():
@@ -142,7 +143,14 @@ def main() -> int:
     finally:
         procs.stop_all()
     for event in shown:
-        what = {"Ir": "Instructions", "D1mr": "L1 data read misses", "DLmr": "Last-level data read misses"}[event]
+        what = {
+            "Ir": "Instructions",
+            "I1mr": "L1 instruction cache misses",
+            "D1mr": "L1 data read misses",
+            "DLmr": "Last-level data read misses",
+            "Bcm": "Mispredicted conditional branches",
+            "Bim": "Mispredicted indirect branches",
+        }[event]
         print(f"\n{what} per reply (action*) or delivery (fanout*), loop {args.loop}; x: ratio to raw")
         print(f"{'scenario':<11} " + " ".join(f"{name:>22}" for name in ready))
         for scenario in scenarios:
