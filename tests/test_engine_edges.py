@@ -364,6 +364,31 @@ def test_a_channel_with_history_intercepts_its_broadcasts_too() -> None:
         assert (note["data"], note["offset"]) == ({"text": "as is"}, 2)
 
 
+def test_phoenix_a_repeated_join_whose_history_read_fails_is_answered_under_its_join_ref(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loud = SocketAPI()
+    loud.register(Loud)
+    with TestClient(loud) as local, local.socket(PHOENIX) as ws:
+        receive: Callable[[], Any] = ws.receive
+        ws.websocket.send_text(json.dumps(["1", "1", "loud", "phx_join", {}]))
+        assert receive()[:4] == ["1", "1", "loud", "phx_reply"]
+
+        async def unreachable(*args: Any, **kwargs: Any) -> Any:
+            raise BackendError("history unreachable")
+
+        assert loud.history is not None
+        monkeypatch.setattr(loud.history, "read", unreachable)
+        ws.websocket.send_text(json.dumps(["1", "2", "loud", "phx_join", {}]))  # the same join, again
+        assert receive() == [
+            "1",
+            "2",
+            "loud",
+            "phx_reply",
+            {"status": "error", "response": {"reason": "history unreachable"}},
+        ]
+
+
 def test_a_channel_with_history_on_a_backend_that_keeps_none_is_refused_with_the_reason() -> None:
     bare = SocketAPI(pubsub=Historyless())
     bare.register(Loud)
