@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -343,6 +344,23 @@ async def test_a_restart_whose_subscribe_fails_disconnects_the_backend_and_can_b
     await hub.start()
     assert backend.broker.topics == {"chat": 1}
     await hub.stop()
+
+
+class FailingDisconnect(GatedBackend):
+    async def disconnect(self) -> None:
+        await super().disconnect()
+        raise BackendError("connection already broken")
+
+
+async def test_a_failed_restart_raises_its_own_error_even_when_the_clean_up_fails_too() -> None:
+    backend = FailingDisconnect()
+    hub = Hub(backend)
+    await hub.subscribe("chat", Collector())
+    with contextlib.suppress(BackendError):
+        await hub.stop()
+    backend.fail["subscribe"] = BackendError("broker says no")
+    with pytest.raises(BackendError, match="broker says no"):
+        await hub.start()
 
 
 async def test_a_stop_while_another_task_starts_the_hub_waits_for_the_start_then_stops_it() -> None:
