@@ -158,7 +158,10 @@ class ChannelProcess:
         if route.intercept and message.event in route.intercept:
             self._context.socket.call_soon(lambda: self._intercepted(message))
         else:
-            self._send(message.frame(self._encode), route.overflow)
+            latest, encode = message.latest, self._encode
+            # message.frame(encode), without the call when another subscriber just encoded it
+            frame = latest[1] if latest is not None and latest[0] is encode else message.frame(encode)
+            self._send(frame, route.overflow)
 
     def _intercepted(self, message: Broadcast) -> None:
         """Queue a broadcast for ``handle_out``, bounded as the socket's send queue is.
@@ -435,7 +438,10 @@ class RecordingProcess(ChannelProcess):
         if route.intercept and message.event in route.intercept:
             self._context.socket.call_soon(lambda: self._intercepted(message))
         else:
-            self._send(message.frame(self._encode), route.overflow)
+            latest, encode = message.latest, self._encode
+            # message.frame(encode), without the call when another subscriber just encoded it
+            frame = latest[1] if latest is not None and latest[0] is encode else message.frame(encode)
+            self._send(frame, route.overflow)
 
     def catch_up(self, recovery: Recovery) -> None:
         """Send what the client missed, then what arrived while it was being read; go live."""

@@ -19,7 +19,7 @@ class Broadcast:
     so a broadcast to ten thousand subscribers is serialized once, not ten thousand times.
     """
 
-    __slots__ = ("_data", "_frames", "_last", "event", "offset", "payload", "skip", "topic")
+    __slots__ = ("_data", "_frames", "event", "latest", "offset", "payload", "skip", "topic")
 
     def __init__(
         self, topic: str, event: str | None, payload: bytes, data: Any = _UNSET, offset: int | None = None
@@ -31,7 +31,8 @@ class Broadcast:
         self.offset = offset  # its place in the topic's history; None on topics without history
         self.skip: str | None = None  # names the subscriber a recorded ``broadcast_from`` leaves out
         self._frames: dict[Callable[[Broadcast], str], str] = {}
-        self._last: tuple[Callable[[Broadcast], str], str] | None = None
+        # The frame() asked for last, with its encoder: a subscriber's delivery reads it without a call.
+        self.latest: tuple[Callable[[Broadcast], str], str] | None = None
 
     @classmethod
     def encode(cls, topic: str, data: Any, event: str | None = None) -> Broadcast:
@@ -46,14 +47,14 @@ class Broadcast:
         return self._data
 
     def frame(self, encoder: Callable[[Broadcast], str]) -> str:
-        last = self._last
+        last = self.latest
         if last is not None and last[0] is encoder:  # every subscriber of one app shares one encoder
             return last[1]
         try:
             text = self._frames[encoder]
         except KeyError:
             text = self._frames[encoder] = encoder(self)
-        self._last = (encoder, text)
+        self.latest = (encoder, text)
         return text
 
     def to_envelope(self, node_id: str) -> bytes:
