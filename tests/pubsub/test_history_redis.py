@@ -9,10 +9,11 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from socketapi import Channel, SocketAPI, on_event
+from socketapi import Channel, SocketAPI
 from socketapi.history import META_TTL
 from socketapi.pubsub.redis import RedisBackend
 from socketapi.testclient import ErrorFrameReceived, TestClient
+from tests.history.test_history import Feed
 
 from .redis_support import RedisServer
 
@@ -85,23 +86,6 @@ def test_while_redis_is_down_broadcasts_arrive_without_offset_and_subscribes_fai
             assert back["epoch"] != position["epoch"]
 
 
-class Board(Channel):
-    """A channel with history whose 'post_from' leaves the sender out."""
-
-    topic = "board"
-    history = 10
-
-    @on_event("post")
-    async def post(self, text: str) -> bool:
-        await self.broadcast("post", {"text": text})
-        return True
-
-    @on_event("post_from")
-    async def post_from(self, text: str) -> bool:
-        await self.broadcast_from("post", {"text": text})
-        return True
-
-
 @pytest.mark.parametrize("backend", ["memory", "redis"])
 def test_broadcast_from_on_a_channel_with_history_leaves_out_only_the_sender(
     backend: str, request: pytest.FixtureRequest, prefix: str
@@ -114,14 +98,14 @@ def test_broadcast_from_on_a_channel_with_history_leaves_out_only_the_sender(
         board = SocketAPI(pubsub=RedisBackend(request.getfixturevalue("redis_url"), prefix=prefix))
     else:
         board = SocketAPI()
-    board.register(Board)
+    board.register(Feed)  # history, with a 'post_from' that leaves the sender out
     with TestClient(board) as client, client.socket() as ann, client.socket() as bob:
-        start = ann.subscribe("board")["offset"]
-        bob.subscribe("board")
-        assert ann.receive_reply(ann.push("board", "post_from", {"text": "one"})) is True
-        assert ann.receive_reply(ann.push("board", "post", {"text": "two"})) is True
-        seen = [bob.receive_broadcast("board", "post") for _ in range(2)]
+        start = ann.subscribe("feed:board")["offset"]
+        bob.subscribe("feed:board")
+        assert ann.receive_reply(ann.push("feed:board", "post_from", {"text": "one"})) is True
+        assert ann.receive_reply(ann.push("feed:board", "post", {"text": "two"})) is True
+        seen = [bob.receive_broadcast("feed:board", "post") for _ in range(2)]
         assert [(f["offset"], f["data"]["text"]) for f in seen] == [(start + 1, "one"), (start + 2, "two")]
-        mine = ann.receive_broadcast("board", "post")
+        mine = ann.receive_broadcast("feed:board", "post")
         assert (mine["offset"], mine["data"]["text"]) == (start + 2, "two")  # the first never reached ann
         assert board.hub.skips == {}  # the sender was found again, not left behind
