@@ -31,7 +31,7 @@ class Broadcast:
         self.offset = offset  # its place in the topic's history; None on topics without history
         self.skip: str | None = None  # names the subscriber a recorded ``broadcast_from`` leaves out
         self._frames: dict[Callable[[Broadcast], str], str] = {}
-        # The frame() asked for last, with its encoder: a subscriber's delivery reads it without a call.
+        # (encoder, frame) of the last frame() call: a subscriber's delivery reads it without a call.
         self.latest: tuple[Callable[[Broadcast], str], str] | None = None
 
     @classmethod
@@ -47,9 +47,8 @@ class Broadcast:
         return self._data
 
     def frame(self, encoder: Callable[[Broadcast], str]) -> str:
-        last = self.latest
-        if last is not None and last[0] is encoder:  # every subscriber of one app shares one encoder
-            return last[1]
+        """The frame for ``encoder``, encoded once per format; a delivery reads :attr:`latest` first
+        (every subscriber of one wire format shares one encoder) and calls this only when it misses."""
         try:
             text = self._frames[encoder]
         except KeyError:
