@@ -47,7 +47,7 @@ from run import (  # (bench/ is not a package: run.py is imported from its folde
 )
 
 WARMUP = 3.0  # seconds after every client is connected, before counting starts
-WINDOW = 15.0  # seconds counted
+WINDOW = 15.0  # seconds counted (fan-out: give it 40 or more, --window; 15 s hold only about ten rounds)
 
 
 def callgrind(pid: int, state: str) -> None:
@@ -55,7 +55,14 @@ def callgrind(pid: int, state: str) -> None:
 
 
 def measure(
-    procs: Processes, python: Path, name: str, scenario_name: str, loop: str, loadgen: Path, cache_sim: bool = False
+    procs: Processes,
+    python: Path,
+    name: str,
+    scenario_name: str,
+    loop: str,
+    loadgen: Path,
+    cache_sim: bool = False,
+    window: float = WINDOW,
 ) -> dict[str, float]:
     """Callgrind's events per reply (or delivery) of one server in one scenario: ``Ir`` (instructions),
     and with ``cache_sim`` the simulated caches' misses (``I1mr``, ``D1mr``, ``DLmr``, ...) and
@@ -80,7 +87,7 @@ def measure(
                 wait_listening(proc, port, log, timeout=300.0)
                 loadgen_cmd = [str(loadgen), str(BENCH / "loadgen.py"), "--port", str(port), "--mark-window"]
                 loadgen_cmd += ["--dialect", server.dialect, "--server-pid", str(proc.pid), "--kind", scenario.kind]
-                loadgen_cmd += ["--name", scenario.name, "--duration", str(WINDOW), "--warmup", str(WARMUP)]
+                loadgen_cmd += ["--name", scenario.name, "--duration", str(window), "--warmup", str(WARMUP)]
                 loadgen_cmd += ["--clients", str(scenario.clients), "--subscribers", str(scenario.subscribers)]
                 gen = procs.start(loadgen_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                 assert gen.stderr is not None
@@ -116,6 +123,7 @@ def main() -> int:
         action="store_true",
         help="also simulate the caches and the branch predictor: misses and mispredictions per op",
     )
+    parser.add_argument("--window", type=float, default=WINDOW, help="seconds counted per run")
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         sys.exit("needs valgrind (apt-get install valgrind)")
@@ -133,7 +141,7 @@ def main() -> int:
                     continue
                 try:
                     figures[name, scenario] = measure(
-                        procs, r.python, name, scenario, args.loop, loadgen, cache_sim=args.cache_sim
+                        procs, r.python, name, scenario, args.loop, loadgen, args.cache_sim, args.window
                     )
                 except (RunFailed, subprocess.SubprocessError, ValueError, StopIteration) as exc:
                     print(f"{scenario} {name}: failed ({exc})", flush=True)
