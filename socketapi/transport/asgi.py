@@ -39,17 +39,22 @@ def send_is_eager_safe(send: Send) -> bool:
     return owner is not None and type(owner).__module__ in EAGER_SEND_SERVERS
 
 
+def _write_text(send: Send, text: str) -> Awaitable[None]:
+    return send({"type": "websocket.send", "text": text})  # the server's coroutine, not wrapped
+
+
 class ASGILink:
     """The writer's side of an ASGI connection: text frames and the close, as ASGI messages."""
 
-    __slots__ = ("_send", "eager")
+    __slots__ = ("_send", "eager", "text_writer")
 
     def __init__(self, send: Send) -> None:
         self._send = send
         self.eager = send_is_eager_safe(send)
+        self.text_writer = (_write_text, send)
 
     def send_text(self, text: str) -> Awaitable[None]:
-        return self._send({"type": "websocket.send", "text": text})  # the server's coroutine, not wrapped
+        return _write_text(self._send, text)
 
     def send_close(self, code: int, reason: str) -> Awaitable[None]:
         return self._send({"type": "websocket.close", "code": code, "reason": reason})
