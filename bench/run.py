@@ -463,6 +463,7 @@ def print_tables(scenarios: list[Scenario], names: list[str], cells: dict[tuple[
             )
         )
     print_format_ratios(scenarios, names, cells)
+    print_paired(scenarios, names, cells)
     print()
     print(f"Per second of the server's own CPU time (median over counted runs; x: ratio to {BASELINE}):")
     print("figures that hold up when other work shares the server's core, for throughput scenarios")
@@ -490,6 +491,41 @@ def print_tables(scenarios: list[Scenario], names: list[str], cells: dict[tuple[
             own, srv = cell.median("loadgen_cpu"), cell.median("server_cpu")
             line += f"{(f'{own:.0%} / {srv:.0%}' if own is not None and srv is not None else '-'):<{width}}"
         print(line.rstrip())
+
+
+def paired_ratios(cell: Cell, base: Cell, key: str = "value") -> list[float]:
+    """Each run against the baseline's run of the same repeat (run just before it, on the same core)."""
+    before = {run.get("repeat", i): run for i, run in enumerate(base.runs, 1)}  # (older files: by position)
+    ratios = []
+    for i, run in enumerate(cell.runs, 1):
+        other = before.get(run.get("repeat", i))
+        if other is not None and other.get(key) and run.get(key) is not None:
+            ratios.append(run[key] / other[key])
+    return ratios
+
+
+def print_paired(scenarios: list[Scenario], names: list[str], cells: dict[tuple[str, str], Cell]) -> None:
+    """Ratios taken pair by pair: a slow minute of a shared machine hits both runs of a pair alike,
+    so their median moves less than the ratio of two medians does."""
+    others = [name for name in names if name != BASELINE]
+    if BASELINE not in names or not others:
+        return
+    lines = []
+    for scenario in scenarios:
+        line = f"{scenario.name:<26}"
+        for name in others:
+            ratios = paired_ratios(cells[(name, scenario.name)], cells[(BASELINE, scenario.name)])
+            text = "-"
+            if ratios:
+                text = f"{statistics.median(ratios):.2f}x"
+                if len(ratios) > 1:
+                    text += f" [{min(ratios):.2f}-{max(ratios):.2f}]"
+            line += f"{text:<24}"
+        lines.append(line.rstrip())
+    print()
+    print(f"Paired: each run / {BASELINE}'s run of the same repeat, median [lowest-highest]:")
+    print((f"{'scenario':<26}" + "".join(f"{n:<24}" for n in others)).rstrip())
+    print("\n".join(lines))
 
 
 def print_format_ratios(scenarios: list[Scenario], names: list[str], cells: dict[tuple[str, str], Cell]) -> None:
@@ -605,6 +641,7 @@ def measure(ready: list[Ready], scenarios: list[Scenario], settings: Settings) -
                                 cell.failures.append(str(exc))
                             break
                         result["disturbed"] = round(disturbance(scenario, result), 3)
+                        result["repeat"] = rep
                         print(f"{where}: {describe(result)}", flush=True)
                         if kept is None or result["disturbed"] < kept["disturbed"]:
                             kept = result
