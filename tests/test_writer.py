@@ -60,6 +60,11 @@ def make_app(**limits: Any) -> tuple[SocketAPI, list[str], list[Socket], list[st
             socket.send_frame(json.dumps({"n": i}))
         socket.close()
 
+    @app.action("close_then_send")
+    async def close_then_send(socket: Socket) -> None:
+        socket.close()
+        socket.send_frame(json.dumps({"n": "after the close"}))
+
     return app, reasons, sockets, marks
 
 
@@ -188,6 +193,17 @@ async def test_a_close_by_the_app_writes_the_queued_frames_first() -> None:
         assert peer.closed_with == (1000, "")
 
 
+async def test_nothing_is_written_after_the_app_closes_the_socket() -> None:
+    """Frames sent once the close is decided are dropped, even when nothing was waiting to be written."""
+    app, _, _, _ = make_app()
+    async with Peer(app) as peer:
+        peer.send({"type": "action", "channel": "close_then_send"})
+        await until(lambda: peer.closed_with is not None, "the close")
+        await asyncio.sleep(0.01)
+        assert peer.closed_with == (1000, "")
+        assert peer.frames == []
+
+
 async def test_a_close_with_a_code_and_reason_and_the_leave_reason_closed() -> None:
     app, reasons, sockets, _ = make_app()
     async with Peer(app) as peer:
@@ -263,8 +279,10 @@ async def test_a_client_gone_while_a_write_waits_leaves_nothing_writing() -> Non
     assert peer.writes_waiting == 0  # the waiting write was abandoned with the connection
     assert sockets[0].closed
     assert reasons == ["closed"]
+    # An app that still holds the socket writes nothing more to it.
+    sockets[0].send_frame(json.dumps({"type": "data", "channel": "feed", "data": {"n": 99}}))
     peer.reading.set()
-    await asyncio.sleep(0)
+    await asyncio.sleep(0.01)
     assert numbers(peer) == []
 
 
