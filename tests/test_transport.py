@@ -32,6 +32,21 @@ def test_any_other_send_gets_a_real_task() -> None:
     assert not ASGILink(plain_send).eager
 
 
+async def test_both_ways_of_writing_through_an_asgi_link_send_the_same_message() -> None:
+    # The socket writes through text_writer (no link in between); send_text is the Link protocol's
+    # spelling of the same write, for anything that holds only the link.
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    link = ASGILink(send)
+    await link.send_text("one")
+    write, target = link.text_writer
+    await write(target, "two")
+    assert sent == [{"type": "websocket.send", "text": "one"}, {"type": "websocket.send", "text": "two"}]
+
+
 async def test_a_start_that_suspends_finishes_in_a_task_and_passes_cancellation_on() -> None:
     loop = asyncio.get_running_loop()
     gate: asyncio.Future[str] = loop.create_future()
