@@ -51,7 +51,8 @@ class WriterLink(Link, Protocol):
     link or a bound method in between: two objects fewer to touch per delivery.
     """
 
-    text_writer: tuple[Callable[[Any, str], Awaitable[None]], Any]
+    @property
+    def text_writer(self) -> tuple[Callable[[Any, str], Awaitable[None]], Any]: ...
 
 
 class SyncLink(Link, Protocol):

@@ -9,7 +9,7 @@ of the WebSocket spec, so it runs on any ASGI server (uvicorn, hypercorn, daphne
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from .. import _eager
@@ -46,12 +46,16 @@ def _write_text(send: Send, text: str) -> Awaitable[None]:
 class ASGILink:
     """The writer's side of an ASGI connection: text frames and the close, as ASGI messages."""
 
-    __slots__ = ("_send", "eager", "text_writer")
+    __slots__ = ("_send", "eager")
 
     def __init__(self, send: Send) -> None:
         self._send = send
         self.eager = send_is_eager_safe(send)
-        self.text_writer = (_write_text, send)
+
+    @property
+    def text_writer(self) -> tuple[Callable[[Send, str], Awaitable[None]], Send]:
+        """(write, the server's send), read once by the socket: no tuple kept per connection."""
+        return _write_text, self._send
 
     def send_text(self, text: str) -> Awaitable[None]:
         return _write_text(self._send, text)
